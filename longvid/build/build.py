@@ -1,0 +1,153 @@
+"""`longvid build`: manifests -> ingest -> per-video stages (on Ray) -> shards -> catalog.
+
+Resume: every video's work ends with CORPUS/staging/<source>/<id>/result.json written last,
+and every shard with its stats file written last; a rerun skips both, so a build killed at
+any point (even SIGKILL) and rerun ends with the same samples and byte-identical shards.
+`force=True` throws the staging area and shards away first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pyarrow.parquet as pq
+
+from longvid import registry
+from longvid.build.progress import Progress
+from longvid.build.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
+from longvid.build.shard_stage import ShardJob, plan, remove_stale, write_job
+from longvid.build.stages import VideoWork, run_video
+from longvid.catalog.ingest import ingest, update_build_json
+from longvid.catalog.tables import read_table, table_dir, write_table
+from longvid.run import make_runner
+from longvid.shards.writer import clean_partial
+
+
+@dataclass
+class BuildConfig:
+    sources: list[str]
+    manifests: Path
+    corpus: Path
+    media_root: Path | None = None
+    recipe: Path | None = None
+    address: str | None = None
+    runner: str = "ray"
+    workers: int | None = None
+    force: bool = False
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+
+def staging_dir(corpus: Path, video_uid: str) -> Path:
+    source = video_uid.split("/", 1)[0]
+    return Path(corpus) / "staging" / source / hashlib.sha1(video_uid.encode()).hexdigest()[:20]
+
+
+def video_tasks(corpus: Path, sources: list[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(video row, its spans) for every catalog video of `sources`, in video_uid order."""
+    wanted = set(sources)
+    spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    span_cols = ["video_uid", "start", "end", "text", "kind", "origin"]
+    for row in read_table(corpus, "spans").select(span_cols).to_pylist():
+        if row["video_uid"].split("/", 1)[0] in wanted:
+            spans[row["video_uid"]].append(row)
+    videos = [v for v in read_table(corpus, "videos").drop_columns(["extra"]).to_pylist() if v["source"] in wanted]
+    for video in sorted(videos, key=lambda v: v["video_uid"]):
+        yield video, spans.pop(video["video_uid"], [])
+
+
+def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, media_root: Path | None,
+            recipe: Recipe) -> tuple[dict[str, Any], bool]:
+    """One video's stages (or its staged result from an earlier run); runs in a worker."""
+    video, spans = item
+    folder = staging_dir(corpus, video["video_uid"])
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text()), True
+    if folder.exists():  # a killed earlier attempt: start this video afresh
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    work = VideoWork(video=video, spans=spans, staging=folder, media_root=media_root,
+                     media_cache=Path(corpus) / "media" / video["source"], recipe_name=recipe.name,
+                     params=recipe.stages, segment_mode=recipe.segment_mode(video["source"]))
+    stages = [registry.stage(name) for name in recipe.stages if name in PER_VIDEO_STAGES]
+    return run_video(work, stages), False
+
+
+def build(config: BuildConfig) -> dict[str, Any]:
+    """Run the whole build; returns the summary also written to CORPUS/build.json."""
+    corpus = Path(config.corpus)
+    recipe = load_recipe(config.recipe)
+    shard_dir = corpus / "shards"
+    if config.force:
+        for folder in (corpus / "staging", shard_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        clear_build_tables(corpus)
+    ingest(config.sources, config.manifests, corpus, log=config.log)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    clean_partial(shard_dir)
+
+    tasks = list(video_tasks(corpus, config.sources))
+    progress = Progress(total_videos=len(tasks))
+    runner = make_runner(config.runner, address=config.address, workers=config.workers)
+    config.log(f"[build] {len(tasks)} videos from {', '.join(config.sources)} on {runner.describe()}")
+    try:
+        results = []
+        work = partial(process, corpus=corpus, media_root=config.media_root, recipe=recipe)
+        for _, (result, cached) in runner.map(work, tasks, registry.stage("segment").resources):
+            results.append(result)
+            progress.video(result, cached)
+        staged = [dict(s, path=str(staging_dir(corpus, r["video_uid"]) / f"{s['key']}.mp4"))
+                  for r in results for s in r["samples"]]
+        jobs = plan(staged, shard_dir, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples)
+        progress.shards_total = len(jobs)
+        stats = {}
+        for job, shard_stats in runner.map(write_job, jobs, registry.stage("write").resources):
+            stats[job.name] = shard_stats
+            progress.shard()
+    finally:
+        runner.close()
+    remove_stale(shard_dir, recipe.shard_prefix, {job.name for job in jobs})
+    write_catalog(corpus, jobs, stats, results)
+    summary = progress.summary()
+    progress.show(force=True)
+    progress.print_summary(summary)
+    update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
+                                        "sources": config.sources, "summary": summary})
+    return summary
+
+
+def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str, Any]],
+                  results: list[dict[str, Any]]) -> None:
+    """The clips, shards and build-errors tables, from the shard indexes and staged results."""
+    clips, shards = [], []
+    for job in jobs:
+        index = {row["key"]: row for row in pq.read_table(job.shard_dir / f"{job.name}.parquet").to_pylist()}
+        for s in job.samples:
+            row, doc = index[s["key"]], s["json"]
+            mp4 = row["member"].index("mp4")
+            clips.append({**{k: doc[k] for k in ("key", "video_uid", "source", "native_id", "kind", "mode", "start",
+                                                 "end", "duration", "requested_start", "requested_end", "captions")},
+                          "n_captions": len(doc["captions"]), "shard": job.name, "members": row["name"],
+                          "offset": row["offset"][mp4], "bytes": row["size"][mp4]})
+        st = stats[job.name]
+        shards.append({"shard": job.name, "path": f"shards/{job.name}.tar", "samples": st["samples"],
+                       "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
+                       "sources": json.dumps(st["sources"], sort_keys=True)})
+    errors = [e for r in sorted(results, key=lambda r: r["video_uid"]) for e in r["errors"]]
+    write_table(corpus, "clips", "build", clips)
+    write_table(corpus, "shards", "build", shards)
+    write_table(corpus, "errors", "build", errors)
+
+
+def clear_build_tables(corpus: Path) -> None:
+    """Remove the build's catalog files (used by --force)."""
+    for table in ("clips", "shards"):
+        shutil.rmtree(table_dir(corpus, table), ignore_errors=True)
+    (table_dir(corpus, "errors") / "build.parquet").unlink(missing_ok=True)

@@ -1,0 +1,79 @@
+"""Live progress on stderr while a build runs, and the summary at its end."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+
+@dataclass
+class Progress:
+    """Counts per stage, failures by cause, throughput; prints at most every `every` seconds."""
+
+    total_videos: int
+    out: TextIO = field(default_factory=lambda: sys.stderr)
+    every: float = 1.0
+    started: float = field(default_factory=time.perf_counter)
+    videos_done: int = 0
+    videos_cached: int = 0
+    stage_done: Counter = field(default_factory=Counter)
+    stage_seconds: Counter = field(default_factory=Counter)
+    samples: int = 0
+    video_seconds: float = 0.0
+    failures: Counter = field(default_factory=Counter)
+    shards_total: int = 0
+    shards_done: int = 0
+    _last: float = 0.0
+
+    def video(self, result: dict[str, Any], cached: bool) -> None:
+        self.videos_done += 1
+        self.videos_cached += cached
+        if not cached:
+            for stage, seconds in result.get("seconds", {}).items():
+                self.stage_done[stage] += 1
+                self.stage_seconds[stage] += seconds
+        self.samples += len(result["samples"])
+        if result.get("probe"):
+            self.video_seconds += result["probe"]["duration"]
+        for e in result["errors"]:
+            self.failures[f"{e['stage']}:{e['cause']}"] += 1
+        self.show()
+
+    def shard(self) -> None:
+        self.shards_done += 1
+        self.show()
+
+    def show(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self.every:
+            return
+        self._last = now
+        stages = " ".join(f"{s} {self.stage_done[s]}" for s in ("fetch", "probe", "segment", "align"))
+        rate = self.videos_done / max(now - self.started, 1e-9)
+        print(f"[build] videos {self.videos_done}/{self.total_videos} ({self.videos_cached} resumed) | {stages} | "
+              f"samples {self.samples} | failures {sum(self.failures.values())} | "
+              f"shards {self.shards_done}/{self.shards_total} | {rate:.2f} videos/s", file=self.out, flush=True)
+
+    def summary(self) -> dict[str, Any]:
+        wall = time.perf_counter() - self.started
+        worked = self.videos_done - self.videos_cached
+        return {
+            "videos": self.videos_done, "resumed": self.videos_cached, "samples": self.samples,
+            "shards": self.shards_done, "failures": dict(sorted(self.failures.items())),
+            "wall_seconds": round(wall, 3), "videos_per_second": round(self.videos_done / max(wall, 1e-9), 4),
+            "video_hours_per_hour": round(self.video_seconds / max(wall, 1e-9), 2),
+            "stage_videos_per_second": {s: round(worked / t, 3) for s, t in self.stage_seconds.items() if t > 0},
+        }
+
+    def print_summary(self, summary: dict[str, Any]) -> None:
+        lines = [f"[build] done: {summary['videos']} videos ({summary['resumed']} resumed), {summary['samples']} samples "
+                 f"in {summary['shards']} shards, {summary['wall_seconds']:.1f} s",
+                 f"[build] throughput: {summary['videos_per_second']:.2f} videos/s, "
+                 f"{summary['video_hours_per_hour']:.1f} hours of video per hour; per stage (videos/s of one worker): "
+                 + ", ".join(f"{k} {v}" for k, v in summary["stage_videos_per_second"].items())]
+        if summary["failures"]:
+            lines.append("[build] failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
+        print("\n".join(lines), file=self.out, flush=True)

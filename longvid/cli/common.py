@@ -1,0 +1,25 @@
+"""What the command modules share: stderr logging and turning expected errors into one line."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Iterator
+
+import typer
+
+
+def log(message: str) -> None:
+    """Progress and notes go to stderr, so stdout stays data."""
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def clear_errors() -> Iterator[None]:
+    """Turn the errors a user can fix (missing files, bad names, refused SQL) into one line, exit 2."""
+    try:
+        yield
+    except (FileNotFoundError, KeyError, ValueError, PermissionError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(code=2) from None

@@ -1,0 +1,23 @@
+"""longvid: long-video training corpora from public manifests, with cached HiCo features.
+
+Each sub-command lives in its own module of longvid/cli/."""
+
+from __future__ import annotations
+
+import typer
+
+from longvid.cli.build import build
+from longvid.cli.ingest import ingest
+from longvid.cli.sample import sample
+from longvid.cli.sql import sql
+from longvid.cli.stats import stats
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0] if __doc__ else None)
+app.command()(sample)
+app.command()(ingest)
+app.command()(sql)
+app.command()(stats)
+app.command()(build)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

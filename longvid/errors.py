@@ -1,0 +1,41 @@
+"""One vocabulary of short snake_case causes, shared by stats, the catalog and the errors table.
+
+A cause names what went wrong, not where: the row's stage, file and line say where.
+"""
+
+from __future__ import annotations
+
+CAUSES: dict[str, str] = {
+    # ingest: manifest rows
+    "bad_json": "a line or value is not valid JSON (or Python literal)",
+    "bad_csv": "a CSV/TSV row has the wrong number of fields or cannot be split",
+    "not_utf8": "text was not UTF-8; decoded as cp1252 instead",
+    "missing_field": "a required field is absent or empty",
+    "bad_type": "a field has the wrong type (e.g. a list where an object belongs)",
+    "bad_time": "a timestamp or duration cannot be parsed",
+    "bad_interval": "a span ends before it starts, or starts before 0",
+    "bad_number": "a numeric field is not a number",
+    "ragged_arrays": "parallel arrays (start/end/text) have different lengths",
+    "bad_caption": "a caption cell cannot be decoded (e.g. a broken windowed caption)",
+    "duplicate_row": "the same record appears again with identical content",
+    "unlisted_video": "annotations name a video the source's video list does not have",
+    "missing_file": "a manifest file the source needs is absent",
+    "parse_error": "an unexpected failure while parsing one row",
+    # build (later stages)
+    "http_error": "the server answered with an error status",
+    "timeout": "the transfer stalled past its timeout",
+    "truncated": "the body was shorter than the server announced",
+    "empty_file": "the download or file has zero bytes",
+    "no_media": "no local file and no URL to fetch from",
+    "not_video": "the file has no decodable video stream",
+    "span_outside_video": "a span lies outside the probed video",
+    "segment_failed": "FFmpeg could not cut the sample",
+    "stage_error": "an unexpected failure inside a build stage (a bug: the detail has the exception)",
+}
+
+
+def check(cause: str) -> str:
+    """Return `cause` if it is in the vocabulary, else raise (keeps the codes from drifting)."""
+    if cause not in CAUSES:
+        raise KeyError(f"unknown error cause {cause!r}; add it to longvid.errors.CAUSES")
+    return cause

@@ -1,0 +1,257 @@
+"""Get one source video onto local disk: a local path as is, or an HTTP(S) download streamed to a file.
+
+Downloads go chunk by chunk to a temporary file beside `dest` and are renamed into place only when
+complete, so a partial download never looks finished and no video is ever held in memory. Each
+failure is classified with a longvid.errors cause; transient ones (5xx, 429, timeouts, resets,
+truncation) are retried with exponential backoff and a small deterministic jitter.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import http.client
+import os
+import re
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from longvid.media.errors import MediaError
+
+__all__ = ["FetchResult", "MediaError", "fetch", "resolve_location", "quote_url", "is_youtube"]
+
+USER_AGENT = "longvid/0.1"
+MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After is not waited for: the fetch fails instead
+_YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be", "www.youtu.be"}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """Where the media now is. `source_kind` is "local", "file" or "http"; `attempts` counts HTTP
+    requests (0 for a local file or a download reused from an earlier run)."""
+
+    path: Path
+    bytes: int
+    sha256: str
+    attempts: int
+    source_kind: str
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth retrying (wraps the MediaError to raise at the end)."""
+
+    def __init__(self, error: MediaError, wait: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.wait = wait
+
+
+def resolve_location(media_root: Path | None, source: str, media_path: str | None, url: str | None) -> str:
+    """The local file `<media_root>/<source>/<media_path>` if it exists, else `url`, else no_media."""
+    if media_root is not None and media_path:
+        local = Path(media_root) / source / media_path.lstrip("/")
+        if local.is_file():
+            return str(local)
+    if url:
+        return url
+    where = f"{Path(media_root) / source / media_path}" if media_root is not None and media_path else "no --media-root"
+    raise MediaError("no_media", f"no local file ({where}) and no URL")
+
+
+def is_youtube(url: str) -> bool:
+    """True for YouTube watch/short links (youtube.com/watch, youtu.be/ID, /shorts/, /embed/)."""
+    try:
+        host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in _YOUTUBE_HOSTS
+
+
+def fetch_youtube(url: str, dest: Path) -> FetchResult:
+    """The place a yt-dlp backend would plug in; longvid itself never downloads from YouTube."""
+    raise MediaError("no_media", "YouTube URL and no local file; longvid does not download from YouTube (give --media-root)")
+
+
+def quote_url(url: str) -> str:
+    """Percent-encode raw spaces and non-ASCII in the path/query (IDNA for the host), keeping %XX as is."""
+    parts = urllib.parse.urlsplit(url.strip())
+    host = parts.hostname or ""
+    try:
+        host.encode("ascii")
+    except UnicodeEncodeError:
+        host = host.encode("idna").decode("ascii")
+    netloc = host if ":" not in host else f"[{host}]"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    if parts.username is not None:
+        cred = urllib.parse.quote(parts.username, safe="%")
+        if parts.password is not None:
+            cred += ":" + urllib.parse.quote(parts.password, safe="%")
+        netloc = f"{cred}@{netloc}"
+    path = _quote_part(parts.path, safe="/:@!$&'()*+,;=~%") or "/"
+    query = _quote_part(parts.query, safe="/:@!$&'()*+,;=~%?")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+def _quote_part(text: str, safe: str) -> str:
+    text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)  # a lone % is literal; an existing %20 stays
+    return urllib.parse.quote(text, safe=safe)
+
+
+def fetch(location: str, dest: Path, *, timeout: float = 30, retries: int = 3, backoff: float = 0.5,
+          chunk: int = 1 << 20) -> FetchResult:
+    """Make `location` (local path, file:// or http(s):// URL) available as a local file.
+
+    Local files are not copied (`dest` is unused). HTTP bodies are streamed to `dest`; an existing
+    `dest` whose size equals the server's Content-Length is reused. `timeout` bounds each socket
+    operation (connect, every read), so a stalled transfer fails with cause "timeout".
+    """
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", location)
+    scheme = match.group(1).lower() if match else ""
+    if scheme in ("http", "https"):
+        if is_youtube(location):
+            return fetch_youtube(location, Path(dest))
+        return _fetch_http(location, Path(dest), timeout=timeout, retries=retries, backoff=backoff, chunk=chunk)
+    if scheme == "file":
+        parsed = urllib.parse.urlsplit(location)
+        return _local(Path(urllib.request.url2pathname(parsed.path)), "file", chunk)
+    if match:
+        raise MediaError("no_media", f"unsupported URL scheme {scheme!r}: {location}")
+    return _local(Path(location), "local", chunk)
+
+
+def _local(path: Path, kind: str, chunk: int) -> FetchResult:
+    if not path.is_file():
+        raise MediaError("no_media", f"no such file: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise MediaError("empty_file", f"zero bytes: {path}")
+    return FetchResult(path=path, bytes=size, sha256=_sha256_file(path, chunk), attempts=0, source_kind=kind)
+
+
+def _sha256_file(path: Path, chunk: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch_http(url: str, dest: Path, *, timeout: float, retries: int, backoff: float, chunk: int) -> FetchResult:
+    try:
+        quoted = quote_url(url)
+    except (ValueError, UnicodeError) as e:
+        raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return _attempt(quoted, dest, timeout=timeout, chunk=chunk, attempts=attempts)
+        except _Retryable as failure:
+            failure.error.attempts = attempts
+            if attempts > retries:
+                raise failure.error from None
+            time.sleep(_delay(quoted, attempts, backoff, failure.wait))
+        except MediaError as e:
+            e.attempts = attempts
+            raise
+
+
+def _delay(url: str, attempt: int, backoff: float, wait: float | None) -> float:
+    """backoff * 2^(attempt-1), plus up to 10% jitter derived from the URL (the same on every run)."""
+    seed = hashlib.sha256(f"{url}#{attempt}".encode()).digest()
+    base = backoff * (2 ** (attempt - 1)) * (1 + 0.1 * seed[0] / 255)
+    return max(base, wait or 0.0)
+
+
+def _attempt(url: str, dest: Path, *, timeout: float, chunk: int, attempts: int) -> FetchResult:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        e.close()
+        _raise_status(e.code, e.reason, e.headers, url)
+    except urllib.error.URLError as e:
+        _raise_network(e.reason if isinstance(e.reason, BaseException) else e, url)
+    except (OSError, http.client.HTTPException) as e:
+        _raise_network(e, url)
+    except (ValueError, UnicodeError) as e:  # e.g. an empty host label
+        raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
+    with response:
+        length = _content_length(response.headers.get("Content-Length"))
+        if length and dest.is_file() and dest.stat().st_size == length:
+            return FetchResult(path=dest, bytes=length, sha256=_sha256_file(dest, chunk), attempts=0,
+                               source_kind="http")  # already downloaded by an earlier run
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            digest, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    while block := response.read(chunk):
+                        out.write(block)
+                        digest.update(block)
+                        size += len(block)
+                except (OSError, http.client.HTTPException) as e:
+                    _raise_network(e, url, got=size, length=length)
+            if length is not None and size < length:
+                raise _Retryable(MediaError("truncated", f"got {size} of {length} bytes: {url}"))
+            if size == 0:
+                raise MediaError("empty_file", f"zero bytes: {url}")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return FetchResult(path=dest, bytes=size, sha256=digest.hexdigest(), attempts=attempts, source_kind="http")
+
+
+def _content_length(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _raise_status(code: int, reason: object, headers, url: str):
+    error = MediaError("http_error", f"HTTP {code} {reason}: {url}")
+    if code == 429:
+        wait = _retry_after(headers.get("Retry-After") if headers is not None else None)
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            error.detail += f" (Retry-After {wait:.0f} s is too long to wait)"
+            raise error
+        raise _Retryable(error, wait)
+    if code >= 500:
+        raise _Retryable(error)
+    raise error
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _raise_network(exc: BaseException, url: str, *, got: int | None = None, length: int | None = None):
+    """Classify a socket-level failure: timeouts and resets retry; refusals and DNS errors do not."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        where = f" after {got} bytes" if got is not None else ""
+        raise _Retryable(MediaError("timeout", f"no data within the timeout{where}: {url}"))
+    if isinstance(exc, http.client.IncompleteRead) or got is not None:
+        of = f" of {length}" if length is not None else ""
+        raise _Retryable(MediaError("truncated", f"connection lost after {got}{of} bytes ({exc!r}): {url}"))
+    if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.BadStatusLine)):
+        raise _Retryable(MediaError("http_error", f"connection reset before a response ({exc!r}): {url}"))
+    raise MediaError("http_error", f"cannot connect ({exc!r}): {url}")

@@ -1,0 +1,57 @@
+"""Name -> dotted path tables: the one place a new source, stage or encoder is plugged in.
+
+Entries resolve lazily, so `longvid --help` imports neither torch nor Ray. Adding a sixth
+source is one module in longvid/sources/ and one line in SOURCES.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+SOURCES: dict[str, str] = {
+    "ego4d": "longvid.sources.ego4d",
+    "howto100m": "longvid.sources.howto100m",
+    "hdvila": "longvid.sources.hdvila",
+    "miradata": "longvid.sources.miradata",
+    "webvid": "longvid.sources.webvid",
+}
+
+STAGES: dict[str, str] = {
+    "fetch": "longvid.build.stages:FETCH",
+    "probe": "longvid.build.stages:PROBE",
+    "segment": "longvid.build.stages:SEGMENT",
+    "align": "longvid.build.stages:ALIGN",
+    "write": "longvid.build.shard_stage:WRITE",
+}
+
+ENCODERS: dict[str, str] = {}
+
+
+def resolve(table: dict[str, str], name: str, kind: str) -> Any:
+    """Import and return what `name` points at (a module, or `module:attribute`)."""
+    if name not in table:
+        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
+    target = table[name]
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute) if attribute else module
+
+
+def source(name: str) -> Any:
+    """The source module registered as `name` (exposes NAME, files(), read())."""
+    return resolve(SOURCES, name, "source")
+
+
+def stage(name: str) -> Any:
+    """The build stage registered as `name` (a longvid.build.stages.Stage)."""
+    return resolve(STAGES, name, "stage")
+
+
+def parse_source_list(text: str) -> list[str]:
+    """`ego4d,howto100m` (or `all`) -> validated source names, in the order given."""
+    names = list(SOURCES) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown or not names:
+        raise ValueError(f"unknown source(s) {unknown or text!r}; known: {', '.join(SOURCES)} or 'all'")
+    return names

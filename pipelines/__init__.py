@@ -1,0 +1,1 @@
+"""Pipeline recipes (YAML), shipped in the wheel as longvid.pipelines; `longvid.yaml` is the default."""

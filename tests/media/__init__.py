@@ -1,0 +1,1 @@
+"""Tests of longvid.media: fetch, probe and segment."""
