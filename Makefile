@@ -19,11 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	rm -rf $(DEMO)
-	$(BIN)/longvid sample $(DEMO)/sample --small
-	$(BIN)/longvid ingest --sources all --manifests $(DEMO)/sample/manifests --out $(DEMO)/corpus
-	$(BIN)/longvid stats $(DEMO)/corpus
-	$(BIN)/longvid sql $(DEMO)/corpus "SELECT source, count(*) AS videos, round(sum(duration)/3600, 2) AS hours FROM videos GROUP BY source ORDER BY source"
+	$(BIN)/longvid demo $(DEMO)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis

@@ -28,7 +28,7 @@ def seconds(value: Any, what: str = "time") -> float:
             raise ValueError(f"{what} is empty")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} {value!r} is not a number") from None
     if not math.isfinite(out):
         raise ValueError(f"{what} {value!r} is not finite")
@@ -46,7 +46,13 @@ def hms(text: Any) -> float:
     minutes, secs = int(mnt), float(sec.replace(",", "."))
     if minutes >= 60 or secs >= 60:
         raise ValueError(f"timestamp {text!r} has minutes or seconds >= 60")
-    return int(h or 0) * 3600 + minutes * 60 + secs
+    return _finite(int(h or 0) * 3600.0 + minutes * 60 + secs, text)
+
+
+def _finite(value: float, text: Any) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"time {str(text)[:40]!r} is out of range")
+    return value
 
 
 def iso8601_duration(text: Any) -> float:
@@ -57,7 +63,7 @@ def iso8601_duration(text: Any) -> float:
     if not m or not any(m.group(g) for g in "dhms"):
         raise ValueError(f"duration {text!r} is not ISO-8601 (PTxxHxxMxxS)")
     parts = {g: float(m.group(g) or 0) for g in "dhms"}
-    return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+    return _finite(parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"], text)
 
 
 def interval(start: float, end: float, what: str = "span", clamp_eps: float = 1e-3) -> tuple[float, float]:

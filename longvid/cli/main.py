@@ -7,17 +7,19 @@ from __future__ import annotations
 import typer
 
 from longvid.cli.build import build
+from longvid.cli.demo import demo
 from longvid.cli.ingest import ingest
 from longvid.cli.sample import sample
 from longvid.cli.sql import sql
 from longvid.cli.stats import stats
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0] if __doc__ else None)
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0] if __doc__ else None)
 app.command()(sample)
 app.command()(ingest)
 app.command()(sql)
 app.command()(stats)
 app.command()(build)
+app.command()(demo)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -128,7 +128,7 @@ def csv_rows(path: Path, source: str, *, delimiter: str = ",", header: bool = Tr
             repaired = [_repair_text(cell) for cell in row]
             row = [cell for cell, _ in repaired]
             if header and fields is None:
-                fields = row
+                fields = unique_names(row)
                 continue
             if any(bad for _, bad in repaired):
                 yield where, Reject("not_utf8", "row is not valid UTF-8 (bytes shown as cp1252)")
@@ -139,6 +139,18 @@ def csv_rows(path: Path, source: str, *, delimiter: str = ",", header: bool = Tr
                 yield where, Reject("bad_csv", f"row has {len(row)} fields, header has {len(fields)}")
             else:
                 yield where, dict(zip(fields, row))
+
+
+def unique_names(header: list[str]) -> list[str]:
+    """Header names made unique: an empty name becomes `_<position>` (MiraData v0 ends with two
+    empty names) and a repeated one `<name>_<position>`, so no cell is lost to a dict key clash."""
+    seen: set[str] = set()
+    names = []
+    for i, name in enumerate(header):
+        key = name if name and name not in seen else f"{name}_{i}"
+        seen.add(key)
+        names.append(key)
+    return names
 
 
 def jsonl_rows(path: Path, source: str) -> Iterator[tuple[Where, Any]]:
@@ -162,13 +174,15 @@ def _loads_lenient(text: str) -> Any:
     except json.JSONDecodeError as e:
         try:
             return ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except Exception:  # noqa: BLE001 - literal_eval raises TypeError, RecursionError, ... on junk
             return Reject("bad_json", f"not JSON: {e.msg} at column {e.colno}")
+    except RecursionError:
+        return Reject("bad_json", "not JSON: nested too deeply")
 
 
 def literal(text: str, what: str) -> Any:
     """A Python-literal cell (`"['00:06:21.300', '00:07:42.133']"`) via ast.literal_eval, never eval."""
     try:
         return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except Exception:  # noqa: BLE001 - literal_eval raises TypeError, RecursionError, ... on junk
         raise Reject("bad_time", f"{what} {text!r} is not a Python literal list") from None
