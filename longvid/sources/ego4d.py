@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
 import ijson
 
 from longvid.records import ErrorRow, Record, Span, Video
+from longvid.sources.jsonstream import entries, json_message, open_json
 from longvid.sources.base import MissingManifest, Reject, Where, parse_each, require
 from longvid.timecodes import interval, seconds
 
@@ -42,27 +43,6 @@ def files(manifest_dir: Path) -> list[Path]:
     ]
 
 
-def _open_json(path: Path) -> BinaryIO:
-    """Open for ijson, past a UTF-8 BOM if there is one."""
-    f = open(path, "rb")
-    if f.read(3) != b"\xef\xbb\xbf":
-        f.seek(0)
-    return f
-
-
-def _not_object(f: BinaryIO) -> bool:
-    """True when the file plainly holds something other than a JSON object (kvitems would yield nothing)."""
-    start, head = f.tell(), f.read(4096).lstrip()
-    f.seek(start)
-    return head[:1] not in (b"{", b"")
-
-
-def _json_message(e: Exception) -> str:
-    msg = e.args[0] if e.args else str(e)
-    msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-    return (msg.strip().splitlines() or [type(e).__name__])[0]
-
-
 def _build(events: Iterator[tuple[str, str, Any]], event: str, value: Any, keep: bool = True) -> Any:
     """Assemble (or, unless `keep`, just skip) the JSON value whose first parse event is (event, value)."""
     builder = ijson.ObjectBuilder() if keep else None
@@ -84,7 +64,7 @@ def _array_items(path: Path, key: str, required: bool) -> Iterator[tuple[Where, 
     skipped but counted, so a syntax error is located (`videos[2]`); problems end with a Reject."""
     name, counts, section, found = path.name, defaultdict(int), "", False
     try:
-        with _open_json(path) as f:
+        with open_json(path) as f:
             events = ijson.parse(f, use_float=True)
             for prefix, event, value in events:
                 section = prefix.split(".", 1)[0]
@@ -105,7 +85,7 @@ def _array_items(path: Path, key: str, required: bool) -> Iterator[tuple[Where, 
     except (ijson.JSONError, ValueError) as e:
         at = f"{section}[{counts[section] - 1}]" if counts.get(section) else section
         yield Where(NAME, name, locator=f"{name}#{at}"), Reject(
-            "bad_json", f"JSON syntax error reached in {at or 'the top level'}: {_json_message(e)}")
+            "bad_json", f"JSON syntax error reached in {at or 'the top level'}: {json_message(e)}")
         return
     if required and not found:
         yield Where(NAME, name, locator=f"{name}#{key}"), Reject("missing_field", f"no {key}[] array")
@@ -254,28 +234,10 @@ def _entry_units(uid: str, value: Any, name: str) -> Iterator[tuple[Where, Any]]
                 yield Where(NAME, name, locator=f"{at}/{key}[{i}]", raw=item), (kind, uid, origin, item, pass_context)
 
 
-def _entries(path: Path) -> Iterator[tuple[Where, Any]]:
-    """(where, (key, value)) per top-level entry of a JSON object, streamed; a file that is not an
-    object, or a syntax error, ends with one Reject (entries before it are kept)."""
-    name, count, last = path.name, 0, None
-    try:
-        with _open_json(path) as f:
-            if _not_object(f):
-                yield Where(NAME, name, locator=f"{name}#"), Reject("bad_type", "top level is not a JSON object")
-                return
-            for key, value in ijson.kvitems(f, "", use_float=True):
-                yield Where(NAME, name, locator=f"{name}#{key}", raw=value), (key, value)
-                count, last = count + 1, key
-    except (ijson.JSONError, ValueError) as e:
-        after = f" after {last}" if last is not None else ""
-        yield Where(NAME, name, locator=f"{name}#[{count}]"), Reject(
-            "bad_json", f"JSON syntax error in entry {count}{after}: {_json_message(e)}")
-
-
 def _narration_units(path: Path, uids: set[str]) -> Iterator[tuple[Where, Any]]:
     """Each listed video's narrations and summaries; unlisted and repeated entries -> one Reject each."""
     done: set[str] = set()
-    for where, entry in _entries(path):
+    for where, entry in entries(path, NAME):
         if isinstance(entry, Reject):
             yield where, entry
             continue

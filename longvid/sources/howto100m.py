@@ -8,11 +8,11 @@ caption.json (several GB) is streamed one video at a time with ijson.kvitems.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, Iterator
 
-import ijson
 
 from longvid.records import ErrorRow, Record, Span, Video, video_uid
+from longvid.sources.jsonstream import entries
 from longvid.sources.base import MissingManifest, Reject, Where, csv_rows, parse_each, require
 from longvid.timecodes import interval, seconds
 
@@ -132,71 +132,32 @@ class _Videos:
         }
         if video_id not in self.repeated:
             return [_video(video_id, [entry]), *errors]
-        entries, rows = self.gathered.setdefault(video_id, ([], set()))
+        tasks, rows = self.gathered.setdefault(video_id, ([], set()))
         key = tuple(row.values())
         if key in rows:
             raise Reject("duplicate_row", f"row repeats an earlier row of video {video_id} exactly")
         rows.add(key)
-        entries.append(entry)
+        tasks.append(entry)
         return errors
 
     def rest(self) -> Iterator[Video]:
-        for video_id, (entries, _) in self.gathered.items():
-            yield _video(video_id, entries)
+        for video_id, (tasks, _) in self.gathered.items():
+            yield _video(video_id, tasks)
         self.gathered.clear()
 
 
-def _video(video_id: str, entries: list[dict[str, Any]]) -> Video:
+def _video(video_id: str, tasks: list[dict[str, Any]]) -> Video:
     return Video(
         source=NAME, native_id=video_id, url=f"https://www.youtube.com/watch?v={video_id}",
-        media_path=f"{video_id}.mp4", youtube_id=video_id, origin=VIDEOS, extra={"tasks": entries},
+        media_path=f"{video_id}.mp4", youtube_id=video_id, origin=VIDEOS, extra={"tasks": tasks},
     )
-
-
-def _open_json(path: Path) -> BinaryIO:
-    """Open for ijson, past a UTF-8 BOM if there is one."""
-    f = open(path, "rb")
-    if f.read(3) != b"\xef\xbb\xbf":
-        f.seek(0)
-    return f
-
-
-def _not_object(f: BinaryIO) -> bool:
-    """True when the file plainly holds something other than a JSON object (kvitems would yield nothing)."""
-    start, head = f.tell(), f.read(4096).lstrip()
-    f.seek(start)
-    return head[:1] not in (b"{", b"")
-
-
-def _json_message(e: Exception) -> str:
-    msg = e.args[0] if e.args else str(e)
-    msg = msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
-    return (msg.strip().splitlines() or [type(e).__name__])[0]
-
-
-def _entries(path: Path) -> Iterator[tuple[Where, Any]]:
-    """(where, (key, value)) per top-level entry of a JSON object, streamed; a file that is not an
-    object, or a syntax error, ends with one Reject (entries before it are kept)."""
-    name, count, last = path.name, 0, None
-    try:
-        with _open_json(path) as f:
-            if _not_object(f):
-                yield Where(NAME, name, locator=f"{name}#"), Reject("bad_type", "top level is not a JSON object")
-                return
-            for key, value in ijson.kvitems(f, "", use_float=True):
-                yield Where(NAME, name, locator=f"{name}#{key}", raw=value), (key, value)
-                count, last = count + 1, key
-    except (ijson.JSONError, ValueError) as e:
-        after = f" after {last}" if last is not None else ""
-        yield Where(NAME, name, locator=f"{name}#[{count}]"), Reject(
-            "bad_json", f"JSON syntax error in entry {count}{after}: {_json_message(e)}")
 
 
 def _caption_items(path: Path, known: set[str]) -> Iterator[tuple[Where, Any]]:
     """Listed videos' caption entries. Ids move from `known` to a done set, so a repeated key is
     told from an unlisted one without a second set of all ids."""
     done: set[str] = set()
-    for where, entry in _entries(path):
+    for where, entry in entries(path, NAME):
         if isinstance(entry, Reject):
             yield where, entry
             continue
