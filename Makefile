@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[build,test]'
+	$(BIN)/pip install --quiet -e '.[build,hico,test]'
 	touch $(STAMP)
 
 test: $(STAMP)

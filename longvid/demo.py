@@ -1,8 +1,9 @@
 """`make demo` / `longvid demo DIR`: the main job end to end on a sample it makes itself.
 
 Makes the sample (all five sources, some rows served over loopback HTTP), serves its HTTP
-rows from a thread in this process, runs the build on a local Ray, then prints the stats and
-SQL answers over the catalog.
+rows from a thread in this process, runs the build on a local Ray, caches HiCo features with
+the tiny UMT encoder on the CPU (t_max 64 to keep it quick), then prints the stats and SQL
+answers over the catalog.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ QUESTIONS = [
     ("the longest sample and its first captions",
      "SELECT key, round(duration, 1) AS seconds, n_captions, captions[1].text AS first_caption "
      "FROM clips ORDER BY duration DESC LIMIT 1"),
+    ("HiCo tokens per frame in the feature cache",
+     "SELECT encoder_tag, count(*) AS samples, sum(frames) AS frames, sum(tokens) AS tokens, "
+     "sum(tokens) / sum(frames) AS tokens_per_frame FROM features GROUP BY encoder_tag"),
 ]
 
 
@@ -36,6 +40,8 @@ def run_demo(out: Path, *, small: bool = True, runner: str = "ray", workers: int
     from longvid.build.build import BuildConfig, build
     from longvid.catalog.sql import query, render
     from longvid.catalog.stats import render_stats
+    from longvid.hico.precompress import PrecompressConfig
+    from longvid.hico.run import precompress
     from longvid.sample.make import make_sample
     from longvid.sample.server import serve
 
@@ -49,6 +55,8 @@ def run_demo(out: Path, *, small: bool = True, runner: str = "ray", workers: int
         summary = build(BuildConfig(sources=list(SOURCES), manifests=out / "sample" / "manifests",
                                     corpus=out / "corpus", media_root=out / "sample" / "media",
                                     runner=runner, workers=workers, log=log))
+    log("[demo] caching HiCo features with the tiny UMT encoder on the CPU")
+    precompress(PrecompressConfig(corpus=out / "corpus", encoder="umt-tiny", t_min=8, t_max=64), log=log)
     show(render_stats(out / "corpus"))
     for title, sql in QUESTIONS:
         show(f"== {title}\n$ longvid sql {out / 'corpus'} \"{sql}\"\n{render(*query(out / 'corpus', sql))}")

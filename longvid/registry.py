@@ -25,7 +25,14 @@ STAGES: dict[str, str] = {
     "write": "longvid.build.shard_stage:WRITE",
 }
 
-ENCODERS: dict[str, str] = {}
+# Feature encoders for `longvid precompress`: factories (name, weights, resolution, device, dtype)
+# -> Encoder. `open_clip:<model>` stands for any open_clip ViT (`open_clip:ViT-B-16`).
+ENCODERS: dict[str, str] = {
+    "umt-l": "longvid.hico.encoders.umt:build_umt",
+    "umt-tiny": "longvid.hico.encoders.umt:build_umt",
+    "open_clip:tiny": "longvid.hico.encoders.open_clip_tower:build_open_clip",
+    "open_clip:<model>": "longvid.hico.encoders.open_clip_tower:build_open_clip",
+}
 
 
 def resolve(table: dict[str, str], name: str, kind: str) -> Any:

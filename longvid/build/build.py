@@ -3,7 +3,8 @@
 Resume: every video's work ends with CORPUS/staging/<source>/<id>/result.json written last,
 and every shard with its stats file written last; a rerun skips both, so a build killed at
 any point (even SIGKILL) and rerun ends with the same samples and byte-identical shards.
-`force=True` throws the staging area and shards away first.
+`force=True` throws the staging area and shards away first. Once the shards are written,
+`shards/wids.json` lists them for `wids.ShardListDataset`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from longvid.build.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
 from longvid.catalog.tables import read_table, table_dir, write_table
 from longvid.run import make_runner
-from longvid.shards.writer import clean_partial
+from longvid.shards.reader import wids_shardlist
+from longvid.shards.writer import atomic_write_text, clean_partial
 
 
 @dataclass
@@ -89,6 +91,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
         for folder in (corpus / "staging", shard_dir):
             shutil.rmtree(folder, ignore_errors=True)
         clear_build_tables(corpus)
+    clean_partial_tables(corpus)
     ingest(config.sources, config.manifests, corpus, log=config.log)
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_partial(shard_dir)
@@ -114,6 +117,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
     finally:
         runner.close()
     remove_stale(shard_dir, recipe.shard_prefix, {job.name for job in jobs})
+    write_wids(shard_dir, [job.name for job in jobs])
     write_catalog(corpus, jobs, stats, results)
     summary = progress.summary()
     progress.show(force=True)
@@ -121,6 +125,16 @@ def build(config: BuildConfig) -> dict[str, Any]:
     update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
                                         "sources": config.sources, "summary": summary})
     return summary
+
+
+def write_wids(shard_dir: Path, names: list[str]) -> None:
+    """shards/wids.json listing exactly this build's shards (what `wids.ShardListDataset` reads,
+    as longvid.shards.reader.write_wids_index writes it); removed when there are none."""
+    path = shard_dir / "wids.json"
+    if not names:
+        path.unlink(missing_ok=True)
+        return
+    atomic_write_text(path, json.dumps(wids_shardlist(shard_dir, names), indent=2) + "\n")
 
 
 def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str, Any]],
@@ -144,6 +158,13 @@ def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str,
     write_table(corpus, "clips", "build", clips)
     write_table(corpus, "shards", "build", shards)
     write_table(corpus, "errors", "build", errors)
+
+
+def clean_partial_tables(corpus: Path) -> None:
+    """Remove the temporary table files a killed run left behind (TableWriter writes
+    `catalog/<table>/.<part>.parquet.tmp-<pid>` and renames it into place when complete)."""
+    for path in (Path(corpus) / "catalog").glob("*/.*.parquet.tmp-*"):
+        path.unlink(missing_ok=True)
 
 
 def clear_build_tables(corpus: Path) -> None:

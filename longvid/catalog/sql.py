@@ -127,6 +127,8 @@ def _cell(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:.1f}"  # 16.0, not 16: a float stays visibly a float
         return f"{value:.6g}" if abs(value) < 1e15 else str(value)
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."

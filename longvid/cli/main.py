@@ -9,6 +9,7 @@ import typer
 from longvid.cli.build import build
 from longvid.cli.demo import demo
 from longvid.cli.ingest import ingest
+from longvid.cli.precompress import precompress
 from longvid.cli.sample import sample
 from longvid.cli.sql import sql
 from longvid.cli.stats import stats
@@ -19,6 +20,7 @@ app.command()(ingest)
 app.command()(sql)
 app.command()(stats)
 app.command()(build)
+app.command()(precompress)
 app.command()(demo)
 
 if __name__ == "__main__":  # pragma: no cover

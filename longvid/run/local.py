@@ -31,6 +31,13 @@ class LocalRunner:
             while pending:
                 yield from self._drain(pending, wait(pending, return_when=FIRST_COMPLETED).done)
 
+    def map_actors(self, make: Callable[[], Any], call: Callable[[Any, T], R], items: Iterable[T], actors: int = 1,
+                   resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
+        """One worker built by `make()` in this process, called on each item in turn."""
+        state = make()
+        for item in items:
+            yield item, call(state, item)
+
     @staticmethod
     def _drain(pending: dict[Future[Any], Any], done: set[Future[Any]]) -> Iterator[tuple[Any, Any]]:
         for future in sorted(done, key=id):

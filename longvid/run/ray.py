@@ -59,6 +59,41 @@ class RayRunner:
         while pending:
             yield from self._collect(pending, wait_for=1)
 
+    def map_actors(self, make: Callable[[], Any], call: Callable[[Any, T], R], items: Iterable[T], actors: int,
+                   resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
+        """A pool of `actors` long-lived workers, each built once by `make()` (e.g. one encoder per
+        GPU, with `resources` per actor); yields (item, call(worker, item)) as each finishes."""
+        ray = self._ray
+
+        class Worker:
+            def __init__(self) -> None:
+                self.state = make()
+
+            def run(self, item: T) -> R:
+                return call(self.state, item)
+
+        actor_cls = ray.remote(max_restarts=self.max_retries, **resources.ray_options())(Worker)
+        pool = [actor_cls.remote() for _ in range(max(1, actors))]
+        free, pending = list(pool), {}
+        try:
+            for item in items:
+                if not free:
+                    yield from self._release(pending, free)
+                worker = free.pop()
+                pending[worker.run.remote(item)] = (item, worker)
+            while pending:
+                yield from self._release(pending, free)
+        finally:
+            for actor in pool:
+                ray.kill(actor)
+
+    def _release(self, pending: dict[Any, Any], free: list[Any]) -> Iterator[tuple[Any, Any]]:
+        done, _ = self._ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            item, worker = pending.pop(ref)
+            free.append(worker)
+            yield item, self._ray.get(ref)
+
     def _collect(self, pending: dict[Any, Any], wait_for: int) -> Iterator[tuple[Any, Any]]:
         done, _ = self._ray.wait(list(pending), num_returns=wait_for)
         for ref in done:

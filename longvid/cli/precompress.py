@@ -1,0 +1,36 @@
+"""`longvid precompress`: cache HiCo features beside the video shards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from longvid.cli.common import clear_errors, log
+
+
+def precompress(
+    corpus: Path = typer.Argument(..., help="corpus folder with finished video shards"),
+    gpus: int = typer.Option(0, "--gpus", help="GPUs (one Ray actor each); 0 runs on the CPU in this process"),
+    encoder: str = typer.Option("umt-l", "--encoder", help="umt-l, umt-tiny, open_clip:<model>, open_clip:tiny"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="encoder weights file (required for umt-l and open_clip:<model>)"),
+    resolution: int = typer.Option(224, "--resolution", help="square input size: 224 or 448"),
+    t_min: int = typer.Option(64, "--t-min", help="fewest frames per sample (dynamic_fps1)"),
+    t_max: int = typer.Option(512, "--t-max", help="most frames per sample (dynamic_fps1)"),
+    clips_per_batch: int = typer.Option(32, "--clips-per-batch", help="4-frame clips per encoder call"),
+    decode_threads: int = typer.Option(2, "--decode-threads", help="decoding threads per worker"),
+    address: Optional[str] = typer.Option(None, "--address", envvar="RAY_ADDRESS", help="Ray cluster address"),
+    force: bool = typer.Option(False, "--force", help="re-encode shards that are already cached"),
+) -> None:
+    """Decode every sample once, encode and HiCo-merge it (16 tokens per frame), cache the tokens."""
+    from longvid.hico.precompress import PrecompressConfig
+    from longvid.hico.run import precompress as run_precompress
+
+    with clear_errors():
+        summary = run_precompress(PrecompressConfig(
+            corpus=corpus, encoder=encoder, weights=weights, resolution=resolution, t_min=t_min, t_max=t_max,
+            gpus=gpus, clips_per_batch=clips_per_batch, decode_threads=decode_threads, force=force),
+            address=address, log=log)
+    typer.echo(json.dumps(summary, indent=1))

@@ -1,0 +1,67 @@
+"""The precompress driver: every video shard to one worker (a Ray actor per GPU, or this
+process on the CPU), then the `features` catalog table from the shards' stats."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from longvid.hico.precompress import PrecompressConfig, ShardEncoder
+from longvid.run.resources import Resources
+
+
+def _make_worker(config: PrecompressConfig, device: str) -> ShardEncoder:
+    return ShardEncoder(config, device)
+
+
+def _encode(root: Path, worker: ShardEncoder, shard: Path) -> dict[str, Any]:
+    return worker.encode_shard(shard, root)
+
+
+def precompress(config: PrecompressConfig, *, address: str | None = None,
+                log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
+    """Cache HiCo features for every finished video shard of `config.corpus`; returns a summary."""
+    from longvid.catalog.tables import write_table
+    from longvid.shards.writer import shard_done
+
+    corpus = Path(config.corpus)
+    shard_dir = corpus / "shards"
+    shards = sorted(p for p in shard_dir.glob("*.tar") if shard_done(shard_dir, p.name.removesuffix(".tar")))
+    if not shards:
+        raise FileNotFoundError(f"no finished video shards in {shard_dir}: run `longvid build` first")
+    root = corpus / "features"
+    started = time.perf_counter()
+    if config.gpus > 0:
+        from longvid.run import make_runner
+
+        runner = make_runner("ray", address=address)
+        device, resources = "cuda", Resources(cpus=config.decode_threads, gpus=1)
+    else:
+        from longvid.run.local import LocalRunner
+
+        runner = LocalRunner(workers=1)
+        device, resources = "cpu", Resources(cpus=1)
+    log(f"[precompress] {len(shards)} shards with {config.encoder} @ {config.resolution} on "
+        f"{config.gpus or 'no'} GPU(s) ({runner.describe()})")
+    stats = []
+    try:
+        for shard, st in runner.map_actors(partial(_make_worker, config, device), partial(_encode, root), shards,
+                                           max(1, config.gpus), resources):
+            stats.append(st)
+            log(f"[precompress] {shard.name}: {st['samples']} samples, tag {st['encoder_tag']}")
+    finally:
+        runner.close()
+    tag = stats[0]["encoder_tag"]
+    rows = [row for st in sorted(stats, key=lambda s: s["shard"]) for row in st["rows"]]
+    write_table(corpus, "features", tag, rows)
+    wall = time.perf_counter() - started
+    frames = sum(r["frames"] for r in rows)
+    seconds = {k: round(sum(st["seconds"][k] for st in stats), 3) for k in ("decode", "encode")}
+    summary = {"encoder_tag": tag, "shards": len(stats), "samples": len(rows), "frames": frames,
+               "clips": frames // 4, "tokens": sum(r["tokens"] for r in rows), "wall_seconds": round(wall, 3),
+               "seconds": seconds, "out": str(root / tag)}
+    log(f"[precompress] done: {summary['samples']} samples, {frames} frames, "
+        f"{summary['tokens'] / max(frames, 1):.1f} tokens/frame in {wall:.1f} s -> {root / tag}")
+    return summary
