@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longvid.records import ErrorRow, Span, Video
+from longvid.records import ErrorRow, Span
 from longvid.sources import ego4d
 from longvid.sources.base import MissingManifest
+from tests.sources.helpers import split
 
 UID_A = "8ea8bd4d-8778-4a0e-81aa-3f34044ce7ca"  # REAL (v1 manifest, notebook)
 UID_B = "7d0e0392-28b8-4cb8-955d-f5f1dfb16158"  # REAL
@@ -128,12 +129,6 @@ def write_manifests(root: Path, ego: Any, narr: Any, **style: Any) -> Path:
     write_json(root / "v2" / "ego4d.json", ego, **style)
     write_json(root / "v2" / "annotations" / "narration.json", narr, **style)
     return root
-
-
-def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
-    assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
-    return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
-            [r for r in records if isinstance(r, ErrorRow)])
 
 
 def test_reads_real_layout_with_quirks(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from longvid.records import ErrorRow, Span, Video
 from longvid.sources import hdvila
 from longvid.sources.base import MissingManifest
+from tests.sources.helpers import split, write
 
 # REAL: the README example, in the Python-dict style the README prints (clips 2-15 elided there)
 README_LINE = ("{   'video_id':'QMi8x8o55Ns',    'url': 'https://www.youtube.com/watch?v=QMi8x8o55Ns',    "
@@ -31,19 +32,6 @@ def line(video_id: str | None, clips: list[Any], url: str | None = None, **extra
 
 def clip(video_id: str, n: int | str, start: Any, end: Any) -> dict[str, Any]:
     return {"clip_id": f"{video_id}.{n}.mp4", "span": [start, end]}
-
-
-def write(path: Path, lines: list[str], *, crlf: bool = False, bom: bool = False, raw: bytes = b"") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    end = "\r\n" if crlf else "\n"
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + end).encode() + raw)
-    return path
-
-
-def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
-    assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
-    return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
-            [r for r in records if isinstance(r, ErrorRow)])
 
 
 def test_readme_example(tmp_path: Path) -> None:

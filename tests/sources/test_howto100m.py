@@ -12,9 +12,10 @@ import pytest
 from hypothesis import assume, HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longvid.records import ErrorRow, Span, Video
+from longvid.records import ErrorRow, Span
 from longvid.sources import howto100m
 from longvid.sources.base import MissingManifest
+from tests.sources.helpers import split
 
 CSV_ROWS = [  # lines 2-6 REAL (repo README / notebook head()); the rest SYN in the same layout
     "video_id,category_1,category_2,rank,task_id",
@@ -75,12 +76,6 @@ def write(root: Path, csv_lines: list[str] = CSV_ROWS, task_lines: list[str] = T
     text = json.dumps(captions() if caps is None else caps, indent=1)
     (root / caption_name).write_bytes(prefix + text.replace("\n", end).encode())
     return root
-
-
-def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
-    assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
-    return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
-            [r for r in records if isinstance(r, ErrorRow)])
 
 
 def test_reads_real_layout_with_quirks(tmp_path: Path) -> None:

@@ -13,26 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from longvid.records import ErrorRow, Span, Video
+from longvid.records import ErrorRow, Span
 from longvid.sources import miradata
 from longvid.sources.base import MissingManifest
+from tests.sources.helpers import split, write
 
 V1_HEADER = ",".join(miradata.V1)
 V0_HEADER = "index,video_id,start_frame,end_frame,main_object_caption,background_caption,style_caption," \
             "camera_caption,short_caption,dense_caption,fps,start_timestep,end_timestep,,"
-
-
-def write(path: Path, lines: list[str], *, crlf: bool = False, bom: bool = False, raw: bytes = b"") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    end = "\r\n" if crlf else "\n"
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + end).encode() + raw)
-    return path
-
-
-def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
-    assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
-    return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
-            [r for r in records if isinstance(r, ErrorRow)])
 
 
 def row(clip_id: str = "9.0", *, source: str = "youtube, movies", video_id: str = "AG2NSO20zkI", fps: str = "30.0",

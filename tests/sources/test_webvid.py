@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from longvid.records import ErrorRow, Span, Video
 from longvid.sources import webvid
 from longvid.sources.base import MissingManifest
+from tests.sources.helpers import split, write
 
 HEADER_10M = "videoid,name,page_idx,page_dir,duration,contentUrl"
 HEADER_2M = "videoid,contentUrl,duration,page_dir,name"
@@ -29,19 +30,6 @@ GARBLED = ("25677788, Sailboats on the  Horizon, 90507090, 501 _090550 PT01H02M3
 # REAL id/caption pair (NExT-GPT docs); the caption holds commas, so it is quoted
 MERIDA = ("Merida, mexico - may 23, 2017: tourists are walking on a roadside near catholic church in the street of "
           "mexico at sunny summer day.")
-
-
-def write(path: Path, lines: list[str], *, crlf: bool = False, bom: bool = False, raw: bytes = b"") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    end = "\r\n" if crlf else "\n"
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + end).encode() + raw)
-    return path
-
-
-def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
-    assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
-    return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
-            [r for r in records if isinstance(r, ErrorRow)])
 
 
 def test_10m_layout_with_quirks(tmp_path: Path) -> None:
