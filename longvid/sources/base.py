@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from longvid.errors import check
 from longvid.records import ErrorRow, Record, clip_raw
+from longvid.timecodes import seconds
 
 T = TypeVar("T")
 
@@ -186,3 +187,20 @@ def literal(text: str, what: str) -> Any:
         return ast.literal_eval(text.strip())
     except Exception:  # noqa: BLE001 - literal_eval raises TypeError, RecursionError, ... on junk
         raise Reject("bad_time", f"{what} {text!r} is not a Python literal list") from None
+
+
+def number(value: Any, what: str, where: Where, errors: list[ErrorRow], *, whole: bool = False,
+           locator: str | None = None) -> Any:
+    """An optional number field: None or an empty cell -> None; a float (an int when `whole`);
+    a bad value -> None and a kept-row error (bad_number) appended to `errors`."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        out = seconds(value, what)
+        if out < 0 or (whole and not out.is_integer()):
+            raise ValueError(f"{what} {value!r} is not a {'whole ' if whole else ''}number >= 0")
+        return int(out) if whole else out
+    except ValueError as e:
+        at = where if locator is None else Where(where.source, where.file, where.line, locator, where.raw)
+        errors.append(at.error("bad_number", str(e), dropped=False))
+        return None

@@ -14,7 +14,7 @@ import ijson
 
 from longvid.records import ErrorRow, Record, Span, Video
 from longvid.sources.jsonstream import entries, json_message, open_json
-from longvid.sources.base import MissingManifest, Reject, Where, parse_each, require
+from longvid.sources.base import MissingManifest, Reject, Where, number, parse_each, require
 from longvid.timecodes import interval, seconds
 
 NAME = "ego4d"
@@ -105,20 +105,6 @@ def _group_clips(path: Path, clips: dict[str, list[Any]]) -> Iterator[ErrorRow]:
             clips[clip["video_uid"]].append(clip)
 
 
-def _number(value: Any, what: str, where: Where, errors: list[ErrorRow], *, whole: bool = False) -> Any:
-    """A float (or int when `whole`) from a JSON value; None stays None; bad -> a kept-error row."""
-    if value is None:
-        return None
-    try:
-        out = seconds(value, what)
-        if out < 0 or (whole and not out.is_integer()):
-            raise ValueError(f"{what} {value!r} is not a {'whole ' if whole else ''}number >= 0")
-        return int(out) if whole else out
-    except ValueError as e:
-        errors.append(where.error("bad_number", str(e), dropped=False))
-        return None
-
-
 class _Videos:
     """Parses videos[] items, remembering uids (for duplicates and for narration.json)."""
 
@@ -140,15 +126,15 @@ class _Videos:
         errors: list[ErrorRow] = []
         meta = item.get("video_metadata")
         meta = meta if isinstance(meta, dict) else {}
-        duration = _number(item.get("duration_sec"), "duration_sec", where, errors)
+        duration = number(item.get("duration_sec"), "duration_sec", where, errors)
         split = next((item[k] for k in SPLITS if isinstance(item.get(k), str) and item[k]), None)
         extra = {k: v for k, v in item.items() if k != "video_uid" and (k != "duration_sec" or duration is None)}
         extra["clips"] = self.clips.pop(uid, [])
         video = Video(
             source=NAME, native_id=uid, media_path=f"full_scale/{uid}.mp4", duration=duration,
-            fps=_number(meta.get("fps"), "video_metadata.fps", where, errors),
-            width=_number(meta.get("display_resolution_width"), "display_resolution_width", where, errors, whole=True),
-            height=_number(meta.get("display_resolution_height"), "display_resolution_height", where, errors, whole=True),
+            fps=number(meta.get("fps"), "video_metadata.fps", where, errors),
+            width=number(meta.get("display_resolution_width"), "display_resolution_width", where, errors, whole=True),
+            height=number(meta.get("display_resolution_height"), "display_resolution_height", where, errors, whole=True),
             split=split, origin="ego4d.json", extra=extra,
         )
         for error in errors:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from longvid.records import ErrorRow, Record, Span, Video, video_uid
-from longvid.sources.base import Reject, Where, csv_rows, find_files, literal, open_text, parse_each
+from longvid.sources.base import Reject, Where, csv_rows, find_files, literal, number, open_text, parse_each
 from longvid.timecodes import hms, interval, seconds
 
 NAME = "miradata"
@@ -90,7 +90,7 @@ def _parse_v1(row: dict[str, str], where: Where, seen: _Seen) -> list[Record]:
         raise Reject("missing_field", "source or video_id is empty")
     native_id = video_id if platform == "youtube" else f"{platform}-{video_id}"
     errors: list[ErrorRow] = []
-    fps = _number(row["fps"], "fps", where, errors)
+    fps = number(row["fps"], "fps", where, errors, locator="fps")
     start, end = _v1_time(row, fps)
     download_id = _download_id(row["clip_id"], where, errors)
     path_match = _V1_PATH.search(row["file_path"])
@@ -102,8 +102,8 @@ def _parse_v1(row: dict[str, str], where: Where, seen: _Seen) -> list[Record]:
     video = Video(
         source=NAME, native_id=native_id, url=row["video_url"] or None, media_path=_media_path(download_id),
         youtube_id=video_id if platform == "youtube" else None, fps=fps,
-        width=_number(row["width"], "width", where, errors, whole=True),
-        height=_number(row["height"], "height", where, errors, whole=True),
+        width=number(row["width"], "width", where, errors, whole=True, locator="width"),
+        height=number(row["height"], "height", where, errors, whole=True, locator="height"),
         origin=where.file,
         extra={"platform": platform, "category": category.strip() or None, "download_id": download_id},
     )
@@ -148,7 +148,7 @@ def _parse_v0(row: dict[str, str], where: Where, seen: _Seen) -> list[Record]:
         errors.append(replace(where, locator="index").error(
             "bad_number", f"index {index!r} is not <12 digits>_<id>-<6 digits>", dropped=False))
     download_id = int(m.group(1)) if m else None
-    fps = _number(row["fps"], "fps", where, errors)
+    fps = number(row["fps"], "fps", where, errors, locator="fps")
     start, end = _v0_time(row, fps)
     clip = _Clip(video_id, f"v0:{index or f'{video_id}@{start}-{end}'}", start, end, errors=errors, extra={
         "clip_id": index, "clip_index": int(m.group(3)) if m else None, "download_id": download_id,
@@ -255,20 +255,6 @@ def _rate(fps: float | None) -> float:
     if not fps or fps <= 0:
         raise ValueError("no usable fps")
     return fps
-
-
-def _number(value: str, what: str, where: Where, errors: list[ErrorRow], *, whole: bool = False) -> Any:
-    """A float (int when `whole`) from a cell; empty -> None; bad -> None and a kept-error row."""
-    if not value.strip():
-        return None
-    try:
-        out = seconds(value, what)
-        if out < 0 or (whole and not out.is_integer()):
-            raise ValueError(f"{what} {value!r} is not a {'whole ' if whole else ''}number >= 0")
-        return int(out) if whole else out
-    except ValueError as e:
-        errors.append(replace(where, locator=what).error("bad_number", str(e), dropped=False))
-        return None
 
 
 def _media_path(download_id: int | None) -> str | None:
