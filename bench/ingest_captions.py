@@ -31,7 +31,13 @@ def video_id(i: int) -> str:
 
 
 def write_manifests(folder: Path, target_bytes: int, seed: int = 0) -> tuple[int, int]:
-    """HowTo100M_v1.csv, task_ids.csv and a caption.json of at least target_bytes; returns (videos, segments)."""
+    """HowTo100M_v1.csv, task_ids.csv and a caption.json of at least target_bytes; returns (videos, segments).
+    Files made by an earlier run with the same size and seed are reused."""
+    made = folder / "made.json"
+    if made.exists():
+        info = json.loads(made.read_text())
+        if info["target_bytes"] == target_bytes and info["seed"] == seed:
+            return info["videos"], info["segments"]
     folder.mkdir(parents=True, exist_ok=True)
     rnd = random.Random(seed)
     videos = segments = 0
@@ -54,6 +60,7 @@ def write_manifests(folder: Path, target_bytes: int, seed: int = 0) -> tuple[int
             segments += n
         cap.write("}")
     (folder / "task_ids.csv").write_text("".join(f"{i}\tDo task number {i}\n" for i in range(1000)))
+    made.write_text(json.dumps({"target_bytes": target_bytes, "seed": seed, "videos": videos, "segments": segments}))
     return videos, segments
 
 
@@ -98,6 +105,7 @@ def main() -> None:
           f"(projected for the big file: ~{load_peak / 2**20 * size / (small / 'caption.json').stat().st_size:,.0f} MiB)")
     print(f"rate ratio stream/json.load: {stream_rate / load_rate:.2f}")
     print(f"peak memory under 1 GiB: {'yes' if stream_peak < 2**30 else 'NO'}")
+    shutil.rmtree(args.work / "corpus", ignore_errors=True)
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
 
