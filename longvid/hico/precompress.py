@@ -148,7 +148,9 @@ class ShardEncoder:
     def decoded_batches(self, shard_tar: Path) -> Iterator[list[Decoded]]:
         """Decoded samples in batches of about `clips_per_batch` clips. Decoding runs in threads a
         few samples ahead of the encoder (bounded, so memory stays flat over a shard)."""
-        ahead = max(2, self.config.decode_threads * 2)
+        # enough samples ahead to fill a batch: each sample has at least t_min / 4 clips
+        per_sample = max(1, self.config.t_min // CLIP_FRAMES)
+        ahead = max(2 * self.config.decode_threads, -(-self.config.clips_per_batch // per_sample))
         samples = self.samples(shard_tar)
         with ThreadPoolExecutor(self.config.decode_threads) as pool:
             window: deque[Future[Decoded]] = deque()

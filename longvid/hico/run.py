@@ -58,7 +58,9 @@ def precompress(config: PrecompressConfig, *, address: str | None = None,
     write_table(corpus, "features", tag, rows)
     wall = time.perf_counter() - started
     frames = sum(r["frames"] for r in rows)
-    seconds = {k: round(sum(st["seconds"][k] for st in stats), 3) for k in ("decode", "encode")}
+    # decode seconds are summed over the decode threads (they run beside the encoder): not wall time
+    seconds = {f"{k}_{unit}": round(sum(st["seconds"][k] for st in stats), 3)
+               for k, unit in (("decode", "thread_seconds"), ("encode", "seconds"))}
     summary = {"encoder_tag": tag, "shards": len(stats), "samples": len(rows), "frames": frames,
                "clips": frames // 4, "tokens": sum(r["tokens"] for r in rows), "wall_seconds": round(wall, 3),
                "seconds": seconds, "out": str(root / tag)}
