@@ -76,3 +76,14 @@ def test_missing_source_folder_is_one_clear_line(sample: tuple[Path, dict], tmp_
 def test_unknown_source_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["ingest", "--sources", "ego4d,youku", "--manifests", str(tmp_path), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "youku" in result.output
+
+
+def test_a_build_of_the_sample_never_leaves_this_machine(sample: tuple[Path, dict], corpus: Path) -> None:
+    """Every video without a local file has a loopback or YouTube URL (fetch refuses YouTube),
+    so building the sample sends no traffic anywhere but 127.0.0.1."""
+    out, _ = sample
+    _, rows = query(corpus, "SELECT source, media_path, url FROM videos")
+    for source, media_path, url in rows:
+        if media_path and (out / "media" / source / media_path).is_file():
+            continue
+        assert url is None or url.startswith("http://127.0.0.1:") or "youtube.com/watch" in url, (source, url)

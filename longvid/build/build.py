@@ -91,7 +91,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
         for folder in (corpus / "staging", shard_dir):
             shutil.rmtree(folder, ignore_errors=True)
         clear_build_tables(corpus)
-    clean_partial_tables(corpus)
+    clean_partial_files(corpus)
     ingest(config.sources, config.manifests, corpus, log=config.log)
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_partial(shard_dir)
@@ -160,11 +160,13 @@ def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str,
     write_table(corpus, "errors", "build", errors)
 
 
-def clean_partial_tables(corpus: Path) -> None:
-    """Remove the temporary table files a killed run left behind (TableWriter writes
-    `catalog/<table>/.<part>.parquet.tmp-<pid>` and renames it into place when complete)."""
-    for path in (Path(corpus) / "catalog").glob("*/.*.parquet.tmp-*"):
-        path.unlink(missing_ok=True)
+def clean_partial_files(corpus: Path) -> None:
+    """Remove the temporary files a killed run left behind: TableWriter's
+    `catalog/<table>/.<part>.parquet.tmp-<pid>` and fetch's `media/<source>/.<name>.<random>.part`
+    (both are renamed into place when complete)."""
+    for pattern in ("catalog/*/.*.parquet.tmp-*", "media/*/.*.part"):
+        for path in Path(corpus).glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def clear_build_tables(corpus: Path) -> None:

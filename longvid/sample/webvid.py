@@ -6,7 +6,8 @@ Quirks: a videoid listed twice with different names, an exact duplicate row, an 
 page_dir (that video is only reachable over HTTP), a page_dir'd video that only the URL
 has, a malformed ISO-8601 duration, a caption with commas, quotes and non-ASCII, a videoid with
 leading zeros, and one row whose video is neither on disk nor reachable. Local rows keep the
-real, dead `ak.picdn.net` URLs; HTTP rows point at the loopback server.
+real, dead `ak.picdn.net` URLs (their files are on disk, so they are never fetched); HTTP rows,
+and the one row whose file is missing, point at the loopback server.
 """
 
 from __future__ import annotations
@@ -106,6 +107,9 @@ def build(rng: random.Random, *, small: bool, port: int) -> SourceSample:
     page = _page(rng)
     gone, url = video(new_id(), page, name := stock())
     expect.missing_media.append(gone.native_id)
+    # the file was never downloaded and its URL is dead: on the loopback server (which answers 404),
+    # never the real CDN, so no build of the sample sends traffic off this machine
+    url = f"http://127.0.0.1:{port}" + url.split("ak.picdn.net", 1)[1]
     out.add(ten, gone, name, page, url)
     for _ in range(0 if small else 3):
         page = _page(rng)
