@@ -101,10 +101,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# one encoder, built once: json.dumps with options builds a new JSONEncoder on every call
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+
 def to_json(value: dict[str, Any]) -> str:
     """Stable JSON for the `extra` columns (sorted keys, NaN as null, Unicode kept)."""
     try:  # the common case, fast: nothing non-finite and nothing exotic
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except (ValueError, TypeError):
         return json.dumps(_finite(value), sort_keys=True, ensure_ascii=False, default=_json_default)
 
