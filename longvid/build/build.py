@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,10 +22,10 @@ import pyarrow.parquet as pq
 from longvid import registry
 from longvid.build.progress import Progress
 from longvid.build.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
-from longvid.build.shard_stage import ShardJob, plan, remove_stale, write_job
+from longvid.build.shard_stage import ShardJob, plan, remove_stale, sample_json_bytes, staged_docs, write_job
 from longvid.build.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
-from longvid.catalog.tables import read_table, table_dir, write_table
+from longvid.catalog.tables import TableWriter, table_dir, write_table
 from longvid.run import make_runner
 from longvid.shards.reader import wids_shardlist
 from longvid.shards.writer import atomic_write_text, clean_partial
@@ -52,16 +51,55 @@ def staging_dir(corpus: Path, video_uid: str) -> Path:
 
 
 def video_tasks(corpus: Path, sources: list[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(video row, its spans) for every catalog video of `sources`, in video_uid order."""
-    wanted = set(sources)
-    spans: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    span_cols = ["video_uid", "start", "end", "text", "kind", "origin"]
-    for row in read_table(corpus, "spans").select(span_cols).to_pylist():
-        if row["video_uid"].split("/", 1)[0] in wanted:
-            spans[row["video_uid"]].append(row)
-    videos = [v for v in read_table(corpus, "videos").drop_columns(["extra"]).to_pylist() if v["source"] in wanted]
-    for video in sorted(videos, key=lambda v: v["video_uid"]):
-        yield video, spans.pop(video["video_uid"], [])
+    """(video row, its spans) for every catalog video of `sources`, in video_uid order: a
+    streaming merge of two sorted DuckDB queries, so memory stays flat however many spans."""
+    from longvid.catalog.sql import connect
+
+    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    con = connect(corpus)
+    try:
+        videos = con.cursor().execute(
+            f"SELECT * EXCLUDE (extra) FROM videos WHERE source IN ({wanted}) ORDER BY video_uid")
+        spans = con.cursor().execute(
+            'SELECT video_uid, start, "end", text, kind, origin FROM spans '
+            f"WHERE source IN ({wanted}) ORDER BY video_uid, start, \"end\" NULLS LAST, kind, text")
+        video_cols = [d[0] for d in videos.description]
+        span_cols = [d[0] for d in spans.description]
+        pending = _rows(spans, span_cols)
+        span = next(pending, None)
+        for video in _rows(videos, video_cols):
+            uid, mine = video["video_uid"], []
+            while span is not None and span["video_uid"] < uid:  # spans of videos not listed
+                span = next(pending, None)
+            while span is not None and span["video_uid"] == uid:
+                mine.append(span)
+                span = next(pending, None)
+            yield video, mine
+    finally:
+        con.close()
+
+
+def _rows(cursor: Any, columns: list[str], batch: int = 10_000) -> Iterator[dict[str, Any]]:
+    while rows := cursor.fetchmany(batch):
+        for row in rows:
+            yield dict(zip(columns, row))
+
+
+def count_videos(corpus: Path, sources: list[str]) -> int:
+    from longvid.catalog.sql import query
+
+    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    return query(corpus, f"SELECT count(*) FROM videos WHERE source IN ({wanted})")[1][0][0]
+
+
+def light(result: dict[str, Any], corpus: Path) -> dict[str, Any]:
+    """What the driver keeps of a video's result: sample keys and sizes, and its errors; the
+    samples' .json stay in the staged result.json (so the driver's memory stays small)."""
+    folder = staging_dir(corpus, result["video_uid"])
+    samples = [{"key": s["key"], "bytes": s["bytes"], "json_bytes": len(sample_json_bytes(s["json"])),
+                "source": s["source"], "video_uid": s["video_uid"], "path": str(folder / f"{s['key']}.mp4")}
+               for s in result["samples"]]
+    return {"video_uid": result["video_uid"], "samples": samples, "errors": result["errors"]}
 
 
 def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, media_root: Path | None,
@@ -96,18 +134,18 @@ def build(config: BuildConfig) -> dict[str, Any]:
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_partial(shard_dir)
 
-    tasks = list(video_tasks(corpus, config.sources))
-    progress = Progress(total_videos=len(tasks))
+    total = count_videos(corpus, config.sources)
+    progress = Progress(total_videos=total)
     runner = make_runner(config.runner, address=config.address, workers=config.workers)
-    config.log(f"[build] {len(tasks)} videos from {', '.join(config.sources)} on {runner.describe()}")
+    config.log(f"[build] {total} videos from {', '.join(config.sources)} on {runner.describe()}")
     try:
         results = []
         work = partial(process, corpus=corpus, media_root=config.media_root, recipe=recipe)
+        tasks = video_tasks(corpus, config.sources)
         for _, (result, cached) in runner.map(work, tasks, registry.stage("segment").resources):
-            results.append(result)
             progress.video(result, cached)
-        staged = [dict(s, path=str(staging_dir(corpus, r["video_uid"]) / f"{s['key']}.mp4"))
-                  for r in results for s in r["samples"]]
+            results.append(light(result, corpus))
+        staged = [s for r in results for s in r["samples"]]
         jobs = plan(staged, shard_dir, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples)
         progress.shards_total = len(jobs)
         stats = {}
@@ -139,25 +177,27 @@ def write_wids(shard_dir: Path, names: list[str]) -> None:
 
 def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str, Any]],
                   results: list[dict[str, Any]]) -> None:
-    """The clips, shards and build-errors tables, from the shard indexes and staged results."""
-    clips, shards = [], []
-    for job in jobs:
-        index = {row["key"]: row for row in pq.read_table(job.shard_dir / f"{job.name}.parquet").to_pylist()}
-        for s in job.samples:
-            row, doc = index[s["key"]], s["json"]
-            mp4 = row["member"].index("mp4")
-            clips.append({**{k: doc[k] for k in ("key", "video_uid", "source", "native_id", "kind", "mode", "start",
-                                                 "end", "duration", "requested_start", "requested_end", "captions")},
-                          "n_captions": len(doc["captions"]), "shard": job.name, "members": row["name"],
-                          "offset": row["offset"][mp4], "bytes": row["size"][mp4]})
-        st = stats[job.name]
-        shards.append({"shard": job.name, "path": f"shards/{job.name}.tar", "samples": st["samples"],
-                       "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
-                       "sources": json.dumps(st["sources"], sort_keys=True)})
-    errors = [e for r in sorted(results, key=lambda r: r["video_uid"]) for e in r["errors"]]
-    write_table(corpus, "clips", "build", clips)
-    write_table(corpus, "shards", "build", shards)
+    """The clips, shards and build-errors tables, from the shard indexes and staged results
+    (streamed shard by shard into the Parquet writers)."""
+    with TableWriter(corpus, "clips", "build") as clips, TableWriter(corpus, "shards", "build") as shards:
+        for job in jobs:
+            index = {row["key"]: row for row in pq.read_table(job.shard_dir / f"{job.name}.parquet").to_pylist()}
+            for s, doc in zip(job.samples, staged_docs(job.samples)):
+                row = index[s["key"]]
+                mp4 = row["member"].index("mp4")
+                clips.write({**{k: doc[k] for k in CLIP_FIELDS}, "n_captions": len(doc["captions"]),
+                             "shard": job.name, "members": row["name"], "offset": row["offset"][mp4],
+                             "bytes": row["size"][mp4]})
+            st = stats[job.name]
+            shards.write({"shard": job.name, "path": f"shards/{job.name}.tar", "samples": st["samples"],
+                          "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
+                          "sources": json.dumps(st["sources"], sort_keys=True)})
+    errors = (e for r in sorted(results, key=lambda r: r["video_uid"]) for e in r["errors"])
     write_table(corpus, "errors", "build", errors)
+
+
+CLIP_FIELDS = ("key", "video_uid", "source", "native_id", "kind", "mode", "start", "end", "duration",
+               "requested_start", "requested_end", "captions")
 
 
 def clean_partial_files(corpus: Path) -> None:

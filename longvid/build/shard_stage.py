@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from longvid.build.stages import Stage
 from longvid.run.resources import Resources
@@ -25,7 +25,7 @@ class ShardJob:
 
     shard_dir: Path
     name: str
-    samples: tuple[dict[str, Any], ...]  # staged samples: key, json, bytes, path, source, video_uid
+    samples: tuple[dict[str, Any], ...]  # staged samples: key, bytes, json_bytes, path, source, video_uid
 
     @property
     def keys_sha256(self) -> str:
@@ -43,9 +43,21 @@ def plan(samples: list[dict[str, Any]], shard_dir: Path, prefix: str, max_bytes:
     by_key = {s["key"]: s for s in ordered}
     if len(by_key) != len(ordered):
         raise RuntimeError("duplicate sample keys across videos; keys must be unique")
-    sizes = [(s["key"], s["bytes"] + len(sample_json_bytes(s["json"]))) for s in ordered]
+    sizes = [(s["key"], s["bytes"] + s["json_bytes"]) for s in ordered]
     groups = plan_shards(sizes, max_bytes, max_count)
     return [ShardJob(shard_dir, shard_name(prefix, i), tuple(by_key[k] for k in keys)) for i, keys in enumerate(groups)]
+
+
+def staged_docs(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each sample's .json document, read back from its video's staged result.json (one read
+    per video, consecutive samples of a video share it)."""
+    folder, docs = None, {}
+    for s in samples:
+        if Path(s["path"]).parent != folder:
+            folder = Path(s["path"]).parent
+            result = json.loads((folder / "result.json").read_text())
+            docs = {d["key"]: d["json"] for d in result["samples"]}
+        yield docs[s["key"]]
 
 
 def is_current(job: ShardJob) -> bool:
@@ -59,9 +71,9 @@ def is_current(job: ShardJob) -> bool:
 def write_job(job: ShardJob) -> dict[str, Any]:
     """Write one shard (skipped when current); returns its stats."""
     if not is_current(job):
-        members = (Sample(key=s["key"], members={"mp4": Path(s["path"]), "json": sample_json_bytes(s["json"])},
-                          duration=s["json"]["duration"], source=s["source"], video_uid=s["video_uid"])
-                   for s in job.samples)
+        members = (Sample(key=s["key"], members={"mp4": Path(s["path"]), "json": sample_json_bytes(doc)},
+                          duration=doc["duration"], source=s["source"], video_uid=s["video_uid"])
+                   for s, doc in zip(job.samples, staged_docs(job.samples)))
         write_shard(job.shard_dir, job.name, members, extra_stats={"keys_sha256": job.keys_sha256})
     return read_stats(job.shard_dir, job.name) or {}
 
