@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import ijson
 
 from longvid.records import ErrorRow, Record, Span, Video
-from longvid.sources.jsonstream import entries, json_message, open_json
+from longvid.sources.jsonstream import json_message, listed_entries, open_json
 from longvid.sources.base import MissingManifest, Reject, Where, number, parse_each, require
 from longvid.timecodes import interval, seconds
 
@@ -222,20 +222,14 @@ def _entry_units(uid: str, value: Any, name: str) -> Iterator[tuple[Where, Any]]
 
 def _narration_units(path: Path, uids: set[str]) -> Iterator[tuple[Where, Any]]:
     """Each listed video's narrations and summaries; unlisted and repeated entries -> one Reject each."""
-    done: set[str] = set()
-    for where, entry in entries(path, NAME):
+    def skipped(value: Any) -> str:
+        return f"{_count(value, 'narrations')} narrations and {_count(value, 'summaries')} summaries"
+
+    for where, entry in listed_entries(path, NAME, uids, "ego4d.json", skipped):
         if isinstance(entry, Reject):
             yield where, entry
-            continue
-        uid, value = entry
-        if uid in done:
-            yield where, Reject("duplicate_row", f"video_uid {uid} appears again in {path.name}; skipped")
-        elif uid not in uids:
-            yield where, Reject("unlisted_video", f"{uid} is not in ego4d.json; skipped {_count(value, 'narrations')} "
-                                f"narrations and {_count(value, 'summaries')} summaries")
         else:
-            yield from _entry_units(uid, value, path.name)
-        done.add(uid)
+            yield from _entry_units(*entry, path.name)
 
 
 def read(manifest_dir: Path) -> Iterator[Record]:

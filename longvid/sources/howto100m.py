@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 
 from longvid.records import ErrorRow, Record, Span, Video, video_uid
-from longvid.sources.jsonstream import entries
+from longvid.sources.jsonstream import listed_entries
 from longvid.sources.base import MissingManifest, Reject, Where, csv_rows, parse_each, require
 from longvid.timecodes import interval, seconds
 
@@ -154,23 +154,13 @@ def _video(video_id: str, tasks: list[dict[str, Any]]) -> Video:
 
 
 def _caption_items(path: Path, known: set[str]) -> Iterator[tuple[Where, Any]]:
-    """Listed videos' caption entries. Ids move from `known` to a done set, so a repeated key is
-    told from an unlisted one without a second set of all ids."""
-    done: set[str] = set()
-    for where, entry in entries(path, NAME):
-        if isinstance(entry, Reject):
-            yield where, entry
-            continue
-        video_id, value = entry
-        if video_id in done:
-            yield where, Reject("duplicate_row", f"video {video_id} appears again in {path.name}; skipped")
-        elif video_id not in known:
-            n = len(value["text"]) if isinstance(value, dict) and isinstance(value.get("text"), list) else 0
-            yield where, Reject("unlisted_video", f"{video_id} is not in {VIDEOS}; skipped {n} segments")
-        else:
-            known.discard(video_id)
-            done.add(video_id)
-            yield where, entry
+    """Listed videos' caption entries. Ids move out of `known` as they are read, so a repeated
+    key is told from an unlisted one without a second set of all ids."""
+    def skipped(value: Any) -> str:
+        n = len(value["text"]) if isinstance(value, dict) and isinstance(value.get("text"), list) else 0
+        return f"{n} segments"
+
+    return listed_entries(path, NAME, known, VIDEOS, skipped, consume=True)
 
 
 def _parse_captions(item: tuple[str, Any], where: Where) -> list[Record]:

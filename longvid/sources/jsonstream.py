@@ -7,7 +7,7 @@ Memory stays flat however large the file is; a syntax error ends the stream with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import ijson
 
@@ -52,3 +52,25 @@ def entries(path: Path, source: str) -> Iterator[tuple[Where, Any]]:
         after = f" after {last}" if last is not None else ""
         yield Where(source, name, locator=f"{name}#[{count}]"), Reject(
             "bad_json", f"JSON syntax error in entry {count}{after}: {json_message(e)}")
+
+
+def listed_entries(path: Path, source: str, listed: set[str], listed_in: str, skipped: Callable[[Any], str],
+                   *, consume: bool = False) -> Iterator[tuple[Where, Any]]:
+    """Top-level entries whose key `listed` holds. A key seen before is one duplicate_row Reject,
+    a key not listed one unlisted_video Reject naming what was skipped. With `consume`, listed
+    keys are moved out of `listed` as they are read (no second set of every key in memory)."""
+    done: set[str] = set()
+    for where, entry in entries(path, source):
+        if isinstance(entry, Reject):
+            yield where, entry
+            continue
+        key, value = entry
+        if key in done:
+            yield where, Reject("duplicate_row", f"{key} appears again in {path.name}; skipped")
+        elif key not in listed:
+            yield where, Reject("unlisted_video", f"{key} is not in {listed_in}; skipped {skipped(value)}")
+        else:
+            if consume:
+                listed.discard(key)
+            yield where, entry
+        done.add(key)

@@ -21,3 +21,12 @@ def split(records: list[Any]) -> tuple[list[Video], list[Span], list[ErrorRow]]:
     assert all(isinstance(r, (Video, Span, ErrorRow)) for r in records)
     return ([r for r in records if isinstance(r, Video)], [r for r in records if isinstance(r, Span)],
             [r for r in records if isinstance(r, ErrorRow)])
+
+
+def is_float(text: str) -> bool:
+    """True when float() accepts `text` (what a time parser may take)."""
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False

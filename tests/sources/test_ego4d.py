@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from longvid.records import ErrorRow, Span
 from longvid.sources import ego4d
 from longvid.sources.base import MissingManifest
-from tests.sources.helpers import split
+from tests.sources.helpers import is_float, split
 
 UID_A = "8ea8bd4d-8778-4a0e-81aa-3f34044ce7ca"  # REAL (v1 manifest, notebook)
 UID_B = "7d0e0392-28b8-4cb8-955d-f5f1dfb16158"  # REAL
@@ -268,16 +268,8 @@ def test_fuzz_narration_fields(index: int, key: str, value: Any) -> None:
     assert len(spans) + len(errors) == len(items)
 
 
-not_a_time = st.one_of(st.none(), st.booleans(), st.text().filter(lambda s: not _is_float(s)),
+not_a_time = st.one_of(st.none(), st.booleans(), st.text().filter(lambda s: not is_float(s)),
                        st.lists(st.integers(-9, 9), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(-9, 9), max_size=2))
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 @FUZZ

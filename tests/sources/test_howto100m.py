@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from longvid.records import ErrorRow, Span
 from longvid.sources import howto100m
 from longvid.sources.base import MissingManifest
-from tests.sources.helpers import split
+from tests.sources.helpers import is_float, split
 
 CSV_ROWS = [  # lines 2-6 REAL (repo README / notebook head()); the rest SYN in the same layout
     "video_id,category_1,category_2,rank,task_id",
@@ -206,16 +206,8 @@ def test_fuzz_caption_segments(video: str, key: str, index: int, value: Any) -> 
     errors = [r for r in records if isinstance(r, ErrorRow) and r.locator.startswith(f"caption.json#{video}[")]
     assert len(spans) + len(errors) == len(caps[video]["start"])
     bad_time = not isinstance(value, (int, float)) or isinstance(value, bool)
-    if key != "text" and bad_time and not (isinstance(value, str) and _is_float(value)):
+    if key != "text" and bad_time and not (isinstance(value, str) and is_float(value)):
         assert [e.cause for e in errors if e.locator.endswith(f"[{index}]")] == ["bad_time"]
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 @FUZZ
