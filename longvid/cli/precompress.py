@@ -14,6 +14,7 @@ from longvid.cli.common import clear_errors, log
 def precompress(
     corpus: Path = typer.Argument(..., help="corpus folder with finished video shards"),
     gpus: int = typer.Option(0, "--gpus", help="GPUs (one Ray actor each); 0 runs on the CPU in this process"),
+    cpu_actors: int = typer.Option(0, "--cpu-actors", help="with --gpus 0: this many Ray actors on CPUs instead of this process"),
     encoder: str = typer.Option("umt-l", "--encoder", help="umt-l, umt-tiny, open_clip:<model>, open_clip:tiny"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="encoder weights file (required for umt-l and open_clip:<model>)"),
     resolution: int = typer.Option(224, "--resolution", help="square input size: 224 or 448"),
@@ -31,6 +32,6 @@ def precompress(
     with clear_errors():
         summary = run_precompress(PrecompressConfig(
             corpus=corpus, encoder=encoder, weights=weights, resolution=resolution, t_min=t_min, t_max=t_max,
-            gpus=gpus, clips_per_batch=clips_per_batch, decode_threads=decode_threads, force=force),
+            gpus=gpus, cpu_actors=cpu_actors, clips_per_batch=clips_per_batch, decode_threads=decode_threads, force=force),
             address=address, log=log)
     typer.echo(json.dumps(summary, indent=1))

@@ -39,6 +39,7 @@ class PrecompressConfig:
     t_min: int = 64
     t_max: int = 512
     gpus: int = 0
+    cpu_actors: int = 0  # with gpus == 0: Ray actors on CPUs instead of this process
     clips_per_batch: int = 32
     decode_threads: int = 2
     backend: str = "auto"

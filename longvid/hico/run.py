@@ -20,6 +20,18 @@ def _encode(root: Path, worker: ShardEncoder, shard: Path) -> dict[str, Any]:
     return worker.encode_shard(shard, root)
 
 
+def placement(config: PrecompressConfig, address: str | None) -> tuple[Any, str, Resources, int]:
+    """(runner, device, resources per worker, workers): one Ray actor per GPU; with no GPU,
+    `cpu_actors` Ray actors on CPUs (a CPU cluster), else this process alone."""
+    from longvid.run import make_runner
+
+    if config.gpus > 0:
+        return make_runner("ray", address=address), "cuda", Resources(cpus=config.decode_threads, gpus=1), config.gpus
+    if config.cpu_actors > 0:
+        return make_runner("ray", address=address), "cpu", Resources(cpus=config.decode_threads), config.cpu_actors
+    return make_runner("local", workers=1), "cpu", Resources(cpus=1), 1
+
+
 def precompress(config: PrecompressConfig, *, address: str | None = None,
                 log: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Cache HiCo features for every finished video shard of `config.corpus`; returns a summary."""
@@ -33,22 +45,13 @@ def precompress(config: PrecompressConfig, *, address: str | None = None,
         raise FileNotFoundError(f"no finished video shards in {shard_dir}: run `longvid build` first")
     root = corpus / "features"
     started = time.perf_counter()
-    if config.gpus > 0:
-        from longvid.run import make_runner
-
-        runner = make_runner("ray", address=address)
-        device, resources = "cuda", Resources(cpus=config.decode_threads, gpus=1)
-    else:
-        from longvid.run.local import LocalRunner
-
-        runner = LocalRunner(workers=1)
-        device, resources = "cpu", Resources(cpus=1)
+    runner, device, resources, actors = placement(config, address)
     log(f"[precompress] {len(shards)} shards with {config.encoder} @ {config.resolution} on "
-        f"{config.gpus or 'no'} GPU(s) ({runner.describe()})")
+        f"{actors} {device} worker(s) ({runner.describe()})")
     stats = []
     try:
         for shard, st in runner.map_actors(partial(_make_worker, config, device), partial(_encode, root), shards,
-                                           max(1, config.gpus), resources):
+                                           actors, resources):
             stats.append(st)
             log(f"[precompress] {shard.name}: {st['samples']} samples, tag {st['encoder_tag']}")
     finally:

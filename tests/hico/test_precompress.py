@@ -111,3 +111,20 @@ def test_feature_dataset_splits_ranks_without_touching_video(corpus: Path, cache
     assert sorted(shuffled) == sorted(everything)
     loader = torch.utils.data.DataLoader(FeatureDataset(shards), num_workers=2, batch_size=None)
     assert sorted(s["key"] for s in loader) == sorted(everything)
+
+
+def test_ray_actor_path_matches_in_process(corpus: Path, cached: dict) -> None:
+    """The path GPUs take (one Ray actor per device) run with a CPU actor: same samples, same frames,
+    tokens equal to the in-process run's up to float rounding."""
+    pytest.importorskip("ray")
+    tag = cached["encoder_tag"]
+    before = {s["__key__"]: load_features(s["hico.safetensors"]) for t in feature_shards(corpus, tag) for s in iter_shard(t)}
+    again = precompress(PrecompressConfig(corpus=corpus, encoder="umt-tiny", t_min=T_MIN, t_max=T_MAX,
+                                          cpu_actors=1, decode_threads=1, force=True))
+    assert again["encoder_tag"] == tag and again["samples"] == cached["samples"]
+    after = {s["__key__"]: load_features(s["hico.safetensors"]) for t in feature_shards(corpus, tag) for s in iter_shard(t)}
+    assert after.keys() == before.keys()
+    for key, t in after.items():
+        assert torch.equal(t["frame_indices"], before[key]["frame_indices"])
+        assert t["tokens"].shape == before[key]["tokens"].shape
+        assert torch.allclose(t["tokens"].float(), before[key]["tokens"].float(), rtol=2e-2, atol=2e-2)
