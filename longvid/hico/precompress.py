@@ -62,7 +62,7 @@ class Decoded:
 
     key: str
     meta: dict[str, Any]
-    frames: Any  # float tensor [T, 3, S, S]
+    frames: Any  # uint8 tensor [T, 3, S, S], resized, not yet normalised
     indices: list[int]
     vlen: int
     fps: float
@@ -84,9 +84,10 @@ class ShardEncoder:
         self.tag = feature_tag(config.encoder, config.resolution, self.encoder.weight_hash(), self.sampling)
 
     def decode(self, key: str, members: dict[str, bytes]) -> Decoded:
-        """mp4 bytes -> sampled, resized, normalised frames (runs in a decode thread)."""
+        """mp4 bytes -> sampled frames resized to S×S, kept as uint8 (runs in a decode thread;
+        normalising happens on the encoder's device)."""
         from longvid.hico.decode import read_frames, video_info
-        from longvid.hico.preprocess import preprocess_frames
+        from longvid.hico.preprocess import resize_frames
 
         started = time.perf_counter()
         with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
@@ -95,7 +96,7 @@ class ShardEncoder:
             vlen, fps = video_info(f.name, self.config.backend)
             indices = self.sampling.indices(vlen, fps)
             frames = read_frames(f.name, indices, self.config.backend)
-        pixels = preprocess_frames(frames, self.config.resolution, mean=self.encoder.mean, std=self.encoder.std)
+        pixels = resize_frames(frames, self.config.resolution)
         meta = json.loads(members["json"])
         return Decoded(key, meta, pixels, indices, vlen, fps, time.perf_counter() - started)
 
@@ -104,8 +105,11 @@ class ShardEncoder:
         import torch
 
         from longvid.hico.merge import merge_clip_tokens
+        from longvid.hico.preprocess import normalize
 
-        features = self.encoder.encode(torch.cat([d.frames for d in batch]))
+        pixels = normalize(torch.cat([d.frames for d in batch]), mean=self.encoder.mean, std=self.encoder.std,
+                           device=self.encoder.device)
+        features = self.encoder.encode(pixels)
         target = TOKENS_PER_FRAME * CLIP_FRAMES
         tokens, sizes = merge_clip_tokens(features.float(), target=target, groups=self.encoder.metric_groups)
         out, at = [], 0

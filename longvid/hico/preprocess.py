@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "resize_square", "preprocess_frames"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "resize_square", "resize_frames", "normalize", "preprocess_frames"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -49,6 +49,34 @@ def resize_square(x: Tensor, size: int, quantize: bool = True) -> Tensor:
     return x
 
 
+def resize_frames(frames: np.ndarray | Tensor, size: int, *, device: str | torch.device | None = None,
+                  chunk: int = 32) -> Tensor:
+    """uint8 frames [T, H, W, 3] (numpy or torch) -> uint8 [T, 3, size, size], PIL-style
+    (quantised after each pass, so uint8 holds the result exactly: 4x less memory than float)."""
+    if isinstance(frames, np.ndarray):
+        frames = torch.from_numpy(np.ascontiguousarray(frames))
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"expected frames [T, H, W, 3], got {tuple(frames.shape)}")
+    if frames.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 frames, got {frames.dtype}")
+    device = torch.device(device) if device is not None else frames.device
+    out = torch.empty(frames.shape[0], 3, size, size, dtype=torch.uint8, device=device)
+    for start in range(0, frames.shape[0], chunk):
+        part = frames[start : start + chunk].to(device).permute(0, 3, 1, 2).float()
+        out[start : start + chunk] = resize_square(part, size, quantize=True).to(torch.uint8)
+    return out
+
+
+def normalize(pixels: Tensor, *, mean: tuple[float, float, float] = IMAGENET_MEAN,
+              std: tuple[float, float, float] = IMAGENET_STD, device: str | torch.device | None = None,
+              dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 or 0..255 float pixels [T, 3, S, S] -> x/255, then (x - mean) / std, on `device`."""
+    device = torch.device(device) if device is not None else pixels.device
+    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    return ((pixels.to(device).float() / 255.0 - m) / s).to(dtype)
+
+
 def preprocess_frames(
     frames: np.ndarray | Tensor,
     size: int,
@@ -65,19 +93,13 @@ def preprocess_frames(
     The resize runs in float32 on `device` (frames' device when None), `chunk` frames at a
     time to bound memory; the result is cast to `dtype`.
     """
+    if quantize:
+        return normalize(resize_frames(frames, size, device=device, chunk=chunk), mean=mean, std=std, dtype=dtype)
     if isinstance(frames, np.ndarray):
         frames = torch.from_numpy(np.ascontiguousarray(frames))
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected frames [T, H, W, 3], got {tuple(frames.shape)}")
-    if frames.dtype != torch.uint8:
-        raise ValueError(f"expected uint8 frames, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8:
+        raise ValueError(f"expected uint8 frames [T, H, W, 3], got {tuple(frames.shape)} {frames.dtype}")
     device = torch.device(device) if device is not None else frames.device
-    t = frames.shape[0]
-    out = torch.empty(t, 3, size, size, dtype=dtype, device=device)
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    for start in range(0, t, chunk):
-        part = frames[start : start + chunk].to(device).permute(0, 3, 1, 2).float()
-        part = resize_square(part, size, quantize=quantize)
-        out[start : start + chunk] = ((part / 255.0 - m) / s).to(dtype)
-    return out
+    parts = [resize_square(frames[i : i + chunk].to(device).permute(0, 3, 1, 2).float(), size, quantize=False)
+             for i in range(0, frames.shape[0], chunk)]
+    return normalize(torch.cat(parts), mean=mean, std=std, dtype=dtype)
