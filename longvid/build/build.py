@@ -99,7 +99,18 @@ def light(result: dict[str, Any], corpus: Path) -> dict[str, Any]:
     samples = [{"key": s["key"], "bytes": s["bytes"], "json_bytes": len(sample_json_bytes(s["json"])),
                 "source": s["source"], "video_uid": s["video_uid"], "path": str(folder / f"{s['key']}.mp4")}
                for s in result["samples"]]
-    return {"video_uid": result["video_uid"], "samples": samples, "errors": result["errors"]}
+    return {"video_uid": result["video_uid"], "samples": samples, "errors": result["errors"],
+            "probe": probe_row(result)}
+
+
+def probe_row(result: dict[str, Any]) -> dict[str, Any]:
+    """The `probes` row of one video's result."""
+    probe, fetched = result.get("probe") or {}, result.get("fetch") or {}
+    failures = [f"{e['stage']}:{e['cause']}" for e in result["errors"] if e["stage"] in ("fetch", "probe")]
+    return {"video_uid": result["video_uid"], "source": result["source"], "status": failures[0] if failures else "ok",
+            "duration": probe.get("duration"), "fps": probe.get("fps"), "width": probe.get("width"),
+            "height": probe.get("height"), "codec": probe.get("codec"), "bytes": fetched.get("bytes"),
+            "fetched_from": fetched.get("kind"), "samples": len(result["samples"])}
 
 
 def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, media_root: Path | None,
@@ -192,8 +203,9 @@ def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str,
             shards.write({"shard": job.name, "path": f"shards/{job.name}.tar", "samples": st["samples"],
                           "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
                           "sources": json.dumps(st["sources"], sort_keys=True)})
-    errors = (e for r in sorted(results, key=lambda r: r["video_uid"]) for e in r["errors"])
-    write_table(corpus, "errors", "build", errors)
+    ordered = sorted(results, key=lambda r: r["video_uid"])
+    write_table(corpus, "errors", "build", (e for r in ordered for e in r["errors"]))
+    write_table(corpus, "probes", "build", (r["probe"] for r in ordered))
 
 
 CLIP_FIELDS = ("key", "video_uid", "source", "native_id", "kind", "mode", "start", "end", "duration",
@@ -211,6 +223,6 @@ def clean_partial_files(corpus: Path) -> None:
 
 def clear_build_tables(corpus: Path) -> None:
     """Remove the build's catalog files (used by --force)."""
-    for table in ("clips", "shards"):
+    for table in ("clips", "shards", "probes"):
         shutil.rmtree(table_dir(corpus, table), ignore_errors=True)
     (table_dir(corpus, "errors") / "build.parquet").unlink(missing_ok=True)

@@ -27,6 +27,11 @@ REPORTS: list[tuple[str, str, str]] = [
     ("errors by source, stage and cause", "errors", """
         SELECT source, stage, cause, count(*) AS rows, sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped
         FROM errors GROUP BY ALL ORDER BY source, stage, rows DESC, cause"""),
+    ("videos fetched and probed per source", "probes", """
+        SELECT source, count(*) AS videos, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS probed,
+               round(sum(duration) / 3600, 3) AS hours, round(sum(bytes) / 1e6, 2) AS mbytes,
+               sum(samples) AS samples
+        FROM probes GROUP BY source ORDER BY source"""),
     ("samples per source", "clips", """
         SELECT source, kind, count(*) AS samples, round(sum("end" - start) / 3600, 3) AS hours,
                round(sum(bytes) / 1e6, 2) AS mbytes
