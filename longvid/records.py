@@ -136,3 +136,20 @@ def to_row(record: Record) -> dict[str, Any]:
         row["video_uid"] = record.video_uid
         row["extra"] = to_json(record.extra) if record.extra else "{}"
     return row
+
+
+def columns(records: list[Record], names: list[str]) -> dict[str, list[Any]]:
+    """The catalog columns `names` of same-typed records, built column by column (no per-row
+    dict: ingest writes tens of millions of spans)."""
+    out: dict[str, list[Any]] = {}
+    derived = bool(records) and isinstance(records[0], (Video, Span))  # video_uid and extra are computed
+    for name in names:
+        if not derived:
+            out[name] = [getattr(r, name) for r in records]
+        elif name == "video_uid":
+            out[name] = [f"{r.source}/{r.native_id}" for r in records]  # type: ignore[union-attr]
+        elif name == "extra":
+            out[name] = [to_json(r.extra) if r.extra else "{}" for r in records]  # type: ignore[union-attr]
+        else:
+            out[name] = [getattr(r, name) for r in records]
+    return out

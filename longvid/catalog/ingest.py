@@ -19,7 +19,7 @@ from typing import Any
 
 from longvid import __version__, registry
 from longvid.catalog.tables import TableWriter
-from longvid.records import ErrorRow, Span, Video, to_row
+from longvid.records import ErrorRow, Span, Video
 
 
 @dataclass
@@ -74,14 +74,14 @@ def ingest_source(name: str, folder: Path, corpus: Path) -> SourceCounts:
             TableWriter(corpus, "errors", part) as errors:
         for record in registry.source(name).read(folder):
             if isinstance(record, Span):
-                spans.write(to_row(record))
+                spans.write_record(record)
                 counts.spans += 1
                 counts.span_kinds[record.kind] += 1
             elif isinstance(record, Video):
-                videos.write(to_row(record))
+                videos.write_record(record)
                 counts.videos += 1
             elif isinstance(record, ErrorRow):
-                errors.write(to_row(record))
+                errors.write_record(record)
                 counts.errors += 1
                 counts.error_causes[record.cause] += 1
             else:  # pragma: no cover - a reader bug

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from longvid.catalog.schema import table_schema
+from longvid.records import columns as records_columns
 
 CATALOG = "catalog"
 
@@ -35,6 +36,7 @@ class TableWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self._rows: list[dict[str, Any]] = []
+        self._records: list[Any] = []
         self._batch_rows = batch_rows
         self.count = 0
 
@@ -44,11 +46,22 @@ class TableWriter:
         if len(self._rows) >= self._batch_rows:
             self._flush()
 
+    def write_record(self, record: Any) -> None:
+        """Append a Video, Span or ErrorRow (converted column-wise at flush time)."""
+        self._records.append(record)
+        self.count += 1
+        if len(self._records) >= self._batch_rows:
+            self._flush()
+
     def write_all(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             self.write(row)
 
     def _flush(self) -> None:
+        if self._records:
+            columns = records_columns(self._records, self.schema.names)
+            self._writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+            self._records.clear()
         if self._rows:
             columns = {name: [r.get(name) for r in self._rows] for name in self.schema.names}
             self._writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
