@@ -96,12 +96,16 @@ def cut(src: Path, dst: Path, start: float, end: float, *, mode: str = "copy",
         args = ["-ss", _ts(real_start, up=mode == "copy"), "-i", str(src), "-t", _ts(end - real_start),
                 "-map", "0:v:0", "-map", "0:a:0?"]
         if mode == "copy":
-            args += ["-c", "copy"]
+            try:
+                _run(args + ["-c", "copy"] + _determinism_flags(dst) + [str(tmp)], timeout, src)
+            except MediaError:
+                # audio the container cannot hold (PCM, Vorbis in .mp4): copy the video, AAC the audio
+                _run(args + ["-c:v", "copy", "-c:a", "aac"] + _determinism_flags(dst) + [str(tmp)], timeout, src)
         else:
             args += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,setpts=PTS-STARTPTS", "-af", "asetpts=PTS-STARTPTS",
                      "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                      "-threads:v", str(X264_THREADS), "-c:a", "aac"]
-        _run(args + _determinism_flags(dst) + [str(tmp)], timeout, src)
+            _run(args + _determinism_flags(dst) + [str(tmp)], timeout, src)
         out = _probe_output(tmp, src)
         _check_duration(out, end - real_start, info, mode, src)
         os.replace(tmp, dst)

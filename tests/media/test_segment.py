@@ -135,3 +135,22 @@ def test_copy_start():
     keys = (0.0, 0.48, 0.96)
     assert [copy_start(keys, t) for t in (0.0, 0.47, 0.48, 0.5, 5.0)] == [0.0, 0.0, 0.48, 0.48, 0.96]
     assert copy_start((), 3.0) == 0.0
+
+
+def test_copy_recodes_audio_the_container_cannot_hold(tmp_path):
+    """Audio the .mp4 container cannot hold (μ-law PCM, as some cameras and .mov/.avi files have): the video is still copied
+    and the audio becomes AAC, instead of the whole sample failing."""
+    from longvid.media.ffmpeg import run_ffmpeg
+
+    src = tmp_path / "mulaw.mkv"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4", "-f", "lavfi",
+                "-i", "sine=frequency=440:duration=4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p",
+                "-c:a", "pcm_mulaw", "-shortest", str(src)])
+    result = cut(src, tmp_path / "out.mp4", 1.0, 3.0, mode="copy")
+    out = probe(result.path)
+    assert out.has_audio and out.codec == "h264" and decodes(result.path)
+    assert abs(result.duration - (result.end - result.start)) < 1e-6
+    import av
+
+    with av.open(str(result.path)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
