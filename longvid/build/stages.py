@@ -101,14 +101,22 @@ def segment_stage(work: VideoWork) -> None:
     v = work.video
     for spec in sorted(set(specs), key=lambda s: (s.start, s.end)):
         key = sample_key(v["source"], v["native_id"], spec.start, spec.end)
+        used = cut_mode
         try:
-            result = cut(work.path, work.staging / f"{key}.mp4", spec.start, spec.end, mode=cut_mode,
-                         keyframes=work.probe.keyframes, info=work.probe)
+            try:
+                result = cut(work.path, work.staging / f"{key}.mp4", spec.start, spec.end, mode=cut_mode,
+                             keyframes=work.probe.keyframes, info=work.probe)
+            except MediaError as e:
+                if cut_mode != "copy" or e.cause != "segment_failed":
+                    raise
+                # a codec the .mp4 container cannot hold: cut exactly and re-encode instead
+                used = "reencode"
+                result = cut(work.path, work.staging / f"{key}.mp4", spec.start, spec.end, mode=used, info=work.probe)
         except MediaError as e:
             work.error("segment", e.cause, e.detail, locator=f"{key} {spec.start:.3f}-{spec.end:.3f}")
             continue
         work.cuts.append({"key": key, "spec": spec, "start": result.start, "end": result.end,
-                          "duration": result.duration, "bytes": result.bytes, "cut": cut_mode})
+                          "duration": result.duration, "bytes": result.bytes, "cut": used})
 
 
 def align(work: VideoWork) -> None:
