@@ -38,7 +38,7 @@ class FetchResult:
 
     path: Path
     bytes: int
-    sha256: str
+    sha256: str | None  # None for a local file unless asked (see fetch)
     attempts: int
     source_kind: str
 
@@ -105,10 +105,11 @@ def _quote_part(text: str, safe: str) -> str:
 
 
 def fetch(location: str, dest: Path, *, timeout: float = 30, retries: int = 3, backoff: float = 0.5,
-          chunk: int = 1 << 20) -> FetchResult:
+          chunk: int = 1 << 20, hash_local: bool = False) -> FetchResult:
     """Make `location` (local path, file:// or http(s):// URL) available as a local file.
 
-    Local files are not copied (`dest` is unused). HTTP bodies are streamed to `dest`; an existing
+    Local files are not copied (`dest` is unused) and, unless `hash_local`, not read either
+    (`sha256` None: hashing a multi-TB media root would read it all once more). HTTP bodies are streamed to `dest`; an existing
     `dest` whose size equals the server's Content-Length is reused. `timeout` bounds each socket
     operation (connect, every read), so a stalled transfer fails with cause "timeout".
     """
@@ -120,19 +121,20 @@ def fetch(location: str, dest: Path, *, timeout: float = 30, retries: int = 3, b
         return _fetch_http(location, Path(dest), timeout=timeout, retries=retries, backoff=backoff, chunk=chunk)
     if scheme == "file":
         parsed = urllib.parse.urlsplit(location)
-        return _local(Path(urllib.request.url2pathname(parsed.path)), "file", chunk)
+        return _local(Path(urllib.request.url2pathname(parsed.path)), "file", chunk, hash_local)
     if match:
         raise MediaError("no_media", f"unsupported URL scheme {scheme!r}: {location}")
-    return _local(Path(location), "local", chunk)
+    return _local(Path(location), "local", chunk, hash_local)
 
 
-def _local(path: Path, kind: str, chunk: int) -> FetchResult:
+def _local(path: Path, kind: str, chunk: int, hash_local: bool) -> FetchResult:
     if not path.is_file():
         raise MediaError("no_media", f"no such file: {path}")
     size = path.stat().st_size
     if size == 0:
         raise MediaError("empty_file", f"zero bytes: {path}")
-    return FetchResult(path=path, bytes=size, sha256=_sha256_file(path, chunk), attempts=0, source_kind=kind)
+    digest = _sha256_file(path, chunk) if hash_local else None
+    return FetchResult(path=path, bytes=size, sha256=digest, attempts=0, source_kind=kind)
 
 
 def _sha256_file(path: Path, chunk: int) -> str:

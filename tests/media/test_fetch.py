@@ -41,13 +41,15 @@ def no_partials(folder: Path) -> bool:
 def test_local_path_is_used_in_place(media, tmp_path):
     src = media["av.mp4"]
     result = fetch(str(src), tmp_path / "dest.mp4")
-    assert result == FetchResult(path=src, bytes=src.stat().st_size, sha256=sha(src), attempts=0, source_kind="local")
+    assert result == FetchResult(path=src, bytes=src.stat().st_size, sha256=None, attempts=0, source_kind="local")
     assert not (tmp_path / "dest.mp4").exists()
+    hashed = fetch(str(src), tmp_path / "dest.mp4", hash_local=True)
+    assert hashed.sha256 == sha(src)
 
 
 def test_file_url_with_space(media, tmp_path):
     src = media["with space.mp4"]
-    result = fetch(src.as_uri(), tmp_path / "dest.mp4")
+    result = fetch(src.as_uri(), tmp_path / "dest.mp4", hash_local=True)
     assert result.path == src and result.source_kind == "file" and result.sha256 == sha(src)
 
 
