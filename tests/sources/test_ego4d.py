@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from longvid.records import ErrorRow, Span
 from longvid.sources import ego4d
 from longvid.sources.base import MissingManifest
-from tests.sources.helpers import is_float, split
+from tests.sources.helpers import FUZZ, is_float, json_values, split
 
 UID_A = "8ea8bd4d-8778-4a0e-81aa-3f34044ce7ca"  # REAL (v1 manifest, notebook)
 UID_B = "7d0e0392-28b8-4cb8-955d-f5f1dfb16158"  # REAL
@@ -237,13 +237,6 @@ def test_malformed_ego4d_json_top_level(tmp_path: Path, ego: Any, cause: str, lo
 
 # ---- property-based ---------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=8,
-)
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def run_read(ego: Any, narr: Any) -> list[Any]:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, HealthCheck, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from longvid.records import ErrorRow, Span
 from longvid.sources import howto100m
 from longvid.sources.base import MissingManifest
-from tests.sources.helpers import is_float, split
+from tests.sources.helpers import FUZZ, is_float, json_values, split
 
 CSV_ROWS = [  # lines 2-6 REAL (repo README / notebook head()); the rest SYN in the same layout
     "video_id,category_1,category_2,rank,task_id",
@@ -177,13 +177,6 @@ def test_repeated_caption_key_and_non_object_top_level(tmp_path: Path) -> None:
 
 # ---- property-based ---------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=8,
-)
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 cells = st.text(st.characters(blacklist_categories=["Cs"]), max_size=15)
 
 
