@@ -99,8 +99,12 @@ def segment_stage(work: VideoWork) -> None:
         work.error("segment", r.cause, r.detail, locator=f"{work.video['video_uid']}@{r.span['start']}")
     cut_mode = work.params.get("segment", {}).get("cut", "copy")
     v = work.video
+    keys: set[str] = set()
     for spec in sorted(set(specs), key=lambda s: (s.start, s.end)):
         key = sample_key(v["source"], v["native_id"], spec.start, spec.end)
+        if key in keys:  # two spans that agree to the millisecond are one sample
+            continue
+        keys.add(key)
         used = cut_mode
         try:
             try:

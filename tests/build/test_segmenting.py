@@ -185,3 +185,23 @@ def test_aligned_captions_lie_inside_the_sample(start, length, spans):
     for c in got:
         assert 0.0 <= c["start"] <= c["end"] <= round(end - start, 3) + 1e-9
     assert got == sorted(got, key=lambda c: (c["start"], c["end"], c["kind"], c["text"]))
+
+
+def test_spans_equal_to_the_millisecond_make_one_sample(tmp_path):
+    """HD-VILA/MiraData spans repeated with float noise must not give two samples with one key."""
+    from longvid.build.build import BuildConfig, build
+    from longvid.media.ffmpeg import run_ffmpeg
+
+    media = tmp_path / "media" / "hdvila" / "download_videos"
+    media.mkdir(parents=True)
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=6", "-c:v", "libx264", "-g", "25",
+                "-pix_fmt", "yuv420p", str(media / "abcdefghijk.mp4")])
+    manifests = tmp_path / "manifests" / "hdvila"
+    manifests.mkdir(parents=True)
+    (manifests / "hdvila_part0.jsonl").write_text(
+        '{"video_id": "abcdefghijk", "url": "https://www.youtube.com/watch?v=abcdefghijk", "clip": ['
+        '{"clip_id": "abcdefghijk.1.mp4", "span": ["00:00:01.000", "00:00:03.000"]}, '
+        '{"clip_id": "abcdefghijk.2.mp4", "span": ["00:00:01.0004", "00:00:03.0001"]}]}\n')
+    summary = build(BuildConfig(sources=["hdvila"], manifests=tmp_path / "manifests", corpus=tmp_path / "corpus",
+                                media_root=tmp_path / "media", runner="local", workers=1))
+    assert summary["samples"] == 1 and not summary["failures"]
