@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 
 from longvid.hico.sampling import SamplingConfig, time_prompt
 
@@ -204,8 +203,3 @@ def load_features(blob: bytes) -> dict[str, Any]:
     from safetensors.torch import load
 
     return load(blob)
-
-
-def as_numpy_tokens(blob: bytes) -> np.ndarray:
-    """Tokens as float32 numpy (for tools without torch at hand)."""
-    return load_features(blob)["tokens"].float().numpy()
