@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-
 from longvid.hico.sampling import SamplingConfig, time_prompt
 
 TOKENS_PER_FRAME = 16
