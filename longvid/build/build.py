@@ -27,8 +27,8 @@ from longvid.build.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
 from longvid.catalog.tables import TableWriter, table_dir, write_table
 from longvid.run import make_runner
-from longvid.shards.reader import wids_shardlist
-from longvid.shards.writer import atomic_write_text, clean_partial
+from longvid.shards.reader import write_wids_index
+from longvid.shards.writer import clean_partial
 
 
 @dataclass
@@ -55,7 +55,7 @@ def video_tasks(corpus: Path, sources: list[str]) -> Iterator[tuple[dict[str, An
     streaming merge of two sorted DuckDB queries, so memory stays flat however many spans."""
     from longvid.catalog.sql import connect
 
-    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    wanted = _sql_list(sources)
     con = connect(corpus)
     try:
         videos = con.cursor().execute(
@@ -85,10 +85,15 @@ def _rows(cursor: Any, columns: list[str], batch: int = 10_000) -> Iterator[dict
             yield dict(zip(columns, row))
 
 
+def _sql_list(names: list[str]) -> str:
+    """`'a', 'b'` for a SQL IN list (quotes doubled)."""
+    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+
+
 def count_videos(corpus: Path, sources: list[str]) -> int:
     from longvid.catalog.sql import query
 
-    wanted = ", ".join("'" + s.replace("'", "''") + "'" for s in sources)
+    wanted = _sql_list(sources)
     return query(corpus, f"SELECT count(*) FROM videos WHERE source IN ({wanted})")[1][0][0]
 
 
@@ -177,13 +182,12 @@ def build(config: BuildConfig) -> dict[str, Any]:
 
 
 def write_wids(shard_dir: Path, names: list[str]) -> None:
-    """shards/wids.json listing exactly this build's shards (what `wids.ShardListDataset` reads,
-    as longvid.shards.reader.write_wids_index writes it); removed when there are none."""
-    path = shard_dir / "wids.json"
+    """shards/wids.json listing exactly this build's shards (what `wids.ShardListDataset` reads);
+    removed when there are none."""
     if not names:
-        path.unlink(missing_ok=True)
+        (shard_dir / "wids.json").unlink(missing_ok=True)
         return
-    atomic_write_text(path, json.dumps(wids_shardlist(shard_dir, names), indent=2) + "\n")
+    write_wids_index(shard_dir, names)
 
 
 def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str, Any]],

@@ -107,13 +107,13 @@ def wids_shardlist(shard_dir: Path, names: list[str] | None = None, *, absolute:
     return {"__kind__": WIDS_KIND, "wids_version": 1, "shardlist": shardlist}
 
 
-def write_wids_index(shard_dir: Path) -> Path:
-    """Write `shard_dir/wids.json` listing every finished shard (relative URLs); return its path.
-
-    wids refuses a descriptor with no shards, so an empty folder raises ValueError.
+def write_wids_index(shard_dir: Path, names: list[str] | None = None) -> Path:
+    """Write `shard_dir/wids.json` listing every finished shard, or `names` in that order
+    (relative URLs); return its path. wids refuses a descriptor with no shards, so an empty
+    list raises ValueError.
     """
     shard_dir = Path(shard_dir)
-    desc = wids_shardlist(shard_dir)
+    desc = wids_shardlist(shard_dir, names)
     if not desc["shardlist"]:
         raise ValueError(f"no finished shards in {shard_dir}")
     path = shard_dir / "wids.json"
