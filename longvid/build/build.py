@@ -141,6 +141,14 @@ def build(config: BuildConfig) -> dict[str, Any]:
     corpus = Path(config.corpus)
     recipe = load_recipe(config.recipe)
     shard_dir = corpus / "shards"
+    runner = make_runner(config.runner, address=config.address, workers=config.workers)  # fails fast: before any work
+    try:
+        return _build(config, corpus, recipe, shard_dir, runner)
+    finally:
+        runner.close()
+
+
+def _build(config: BuildConfig, corpus: Path, recipe: Recipe, shard_dir: Path, runner: Any) -> dict[str, Any]:
     if config.force:
         for folder in (corpus / "staging", shard_dir):
             shutil.rmtree(folder, ignore_errors=True)
@@ -152,24 +160,20 @@ def build(config: BuildConfig) -> dict[str, Any]:
 
     total = count_videos(corpus, config.sources)
     progress = Progress(total_videos=total)
-    runner = make_runner(config.runner, address=config.address, workers=config.workers)
     config.log(f"[build] {total} videos from {', '.join(config.sources)} on {runner.describe()}")
-    try:
-        results = []
-        work = partial(process, corpus=corpus, media_root=config.media_root, recipe=recipe)
-        tasks = video_tasks(corpus, config.sources)
-        for _, (result, cached) in runner.map(work, tasks, registry.stage("segment").resources):
-            progress.video(result, cached)
-            results.append(light(result, corpus))
-        staged = [s for r in results for s in r["samples"]]
-        jobs = plan(staged, shard_dir, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples)
-        progress.shards_total = len(jobs)
-        stats = {}
-        for job, shard_stats in runner.map(write_job, jobs, registry.stage("write").resources):
-            stats[job.name] = shard_stats
-            progress.shard()
-    finally:
-        runner.close()
+    results = []
+    work = partial(process, corpus=corpus, media_root=config.media_root, recipe=recipe)
+    tasks = video_tasks(corpus, config.sources)
+    for _, (result, cached) in runner.map(work, tasks, registry.stage("segment").resources):
+        progress.video(result, cached)
+        results.append(light(result, corpus))
+    staged = [s for r in results for s in r["samples"]]
+    jobs = plan(staged, shard_dir, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples)
+    progress.shards_total = len(jobs)
+    stats = {}
+    for job, shard_stats in runner.map(write_job, jobs, registry.stage("write").resources):
+        stats[job.name] = shard_stats
+        progress.shard()
     remove_stale(shard_dir, recipe.shard_prefix, {job.name for job in jobs})
     write_wids(shard_dir, [job.name for job in jobs])
     write_catalog(corpus, jobs, stats, results)

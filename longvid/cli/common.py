@@ -16,10 +16,11 @@ def log(message: str) -> None:
 
 @contextlib.contextmanager
 def clear_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (missing files, bad names, refused SQL) into one line, exit 2."""
+    """Turn the errors a user can fix (missing files, bad names, refused SQL, an unreachable cluster)
+    into one line, exit 2."""
     try:
         yield
-    except (FileNotFoundError, KeyError, ValueError, PermissionError) as e:
+    except (FileNotFoundError, KeyError, ValueError, PermissionError, ConnectionError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(code=2) from None

@@ -1,14 +1,28 @@
-"""Run work as Ray tasks: a local Ray by default, a cluster with `address` (or RAY_ADDRESS).
+"""Run work as Ray tasks: a private local Ray by default, a cluster with `address` (or RAY_ADDRESS).
 
 The only module that imports `ray`. Work is submitted with back-pressure (a bounded number of
 tasks in flight, so the driver's memory stays flat however many videos there are) and results
 are yielded as they finish. Ray-side failures (a lost worker, a node gone) are retried by Ray;
 application errors are not raised by the stage functions, they come back as error rows.
+
+Without an address longvid starts a Ray of its own (`address="local"`, in a private temporary
+folder), whatever other Ray runs on the machine and whatever files an earlier one left in
+/tmp/ray: Ray's own default would join the cluster named in /tmp/ray/ray_current_cluster, even a
+dead one. A watchdog process (longvid.run.watchdog) takes that Ray down when the driver dies,
+SIGKILL included. `address="auto"` joins the cluster running on this machine and `HOST:PORT` a
+remote one, with the resources the cluster has; an address that does not answer is one clear
+error within seconds, not a hang.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from longvid.run.resources import Resources
@@ -25,6 +39,82 @@ def _import_ray() -> Any:
     return ray
 
 
+CONNECT_TIMEOUT = 5.0  # seconds to wait for a cluster's address to answer
+
+
+class ClusterUnreachable(ConnectionError):
+    """The Ray cluster named by --address cannot be found or does not answer."""
+
+
+def _resolve(ray: Any, address: str) -> str:
+    """`host:port` of the cluster that `address` names ("auto": the one `ray start` left on this
+    machine); raises ClusterUnreachable with one line naming where it looked."""
+    if address.startswith("ray://"):
+        return address
+    from ray._private import services
+
+    try:
+        resolved = services.canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as e:
+        hint = " (looked for a `ray start` cluster on this machine)" if address == "auto" else ""
+        raise ClusterUnreachable(f"no Ray cluster at --address {address}{hint}: {e}") from None
+    if resolved is None:  # "local"
+        raise ClusterUnreachable(f"--address {address} does not name a cluster (leave it out for a local Ray)")
+    return resolved
+
+
+def _check_reachable(address: str, named: str) -> None:
+    """A TCP connection to the cluster's GCS (or Ray Client) port within CONNECT_TIMEOUT."""
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT):
+            pass
+    except (OSError, ValueError) as e:
+        via = f" (--address {named} resolved to it)" if named != address else ""
+        raise ClusterUnreachable(f"cannot reach the Ray cluster at {address}{via}: {e}") from None
+
+
+def join_cluster(ray: Any, address: str) -> None:
+    """ray.init on an existing cluster, after checking that it answers."""
+    resolved = _resolve(ray, address)
+    _check_reachable(resolved, address)
+    ray.init(address=resolved, log_to_driver=False, configure_logging=False)
+
+
+class PrivateRay:
+    """A local Ray owned by this driver, in a temporary folder of its own, with its watchdog."""
+
+    def __init__(self, ray: Any, temp_dir: Path, watchdog: subprocess.Popen | None):
+        self._ray, self.temp_dir, self._watchdog = ray, temp_dir, watchdog
+
+    @classmethod
+    def start(cls, ray: Any, cpus: int) -> PrivateRay:
+        temp_dir = Path(tempfile.mkdtemp(prefix=f"lvray{os.getpid()}-", dir="/tmp"))  # short: socket paths
+        watchdog = None
+        if sys.platform.startswith("linux"):
+            watchdog = subprocess.Popen([sys.executable, "-m", "longvid.run.watchdog", str(os.getpid()), str(temp_dir)],
+                                        stdin=subprocess.PIPE, start_new_session=True)
+        try:
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, _temp_dir=str(temp_dir))
+        except BaseException:
+            cls(ray, temp_dir, watchdog).stop()
+            raise
+        return cls(ray, temp_dir, watchdog)
+
+    def stop(self) -> None:
+        """Shut the Ray down, then let the watchdog remove its folder and exit."""
+        if self._ray.is_initialized():
+            self._ray.shutdown()
+        if self._watchdog is not None:
+            try:
+                self._watchdog.communicate(b"exit", timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self._watchdog.kill()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
 class RayRunner:
     """Map functions over items with Ray tasks."""
 
@@ -33,14 +123,13 @@ class RayRunner:
     def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 2):
         ray = _import_ray()
         self._ray = ray
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        self._owns_cluster = not ray.is_initialized() and address is None
+        self._private: PrivateRay | None = None
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"address": address, "include_dashboard": False,
-                                      "log_to_driver": False, "configure_logging": False}
+            address = address or os.environ.get("RAY_ADDRESS") or None
             if address is None:
-                kwargs["num_cpus"] = workers or os.cpu_count() or 1
-            ray.init(**kwargs)
+                self._private = PrivateRay.start(ray, workers or os.cpu_count() or 1)
+            else:
+                join_cluster(ray, address)
         self.max_retries = max_retries
         self.in_flight = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
 
@@ -100,9 +189,12 @@ class RayRunner:
             yield pending.pop(ref), self._ray.get(ref)
 
     def close(self) -> None:
-        if self._owns_cluster and self._ray.is_initialized():
-            self._ray.shutdown()
+        if self._private is not None:
+            self._private.stop()
+            self._private = None
 
     def describe(self) -> str:
-        cpus = self._ray.cluster_resources().get("CPU", 0)
-        return f"ray ({int(cpus)} CPUs, {len(self._ray.nodes())} node(s))"
+        cpus, nodes = int(self._ray.cluster_resources().get("CPU", 0)), len(self._ray.nodes())
+        if self._private is not None:
+            return f"a private local Ray ({cpus} CPUs)"
+        return f"the Ray at {self._ray.get_runtime_context().gcs_address} ({cpus} CPUs, {nodes} node(s))"

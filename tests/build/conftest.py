@@ -147,7 +147,8 @@ def ray_address() -> Iterator[str]:
     A build in this process finds Ray initialised and uses it without shutting it down."""
     ray = pytest.importorskip("ray")
     with offline():  # Ray's processes keep this environment; this process gets its own back
-        ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=WORKERS, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
