@@ -18,7 +18,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from longvid.shards.writer import NAME_PATTERN, atomic_write_text, read_stats, shard_done
+from longvid.atomic import atomic_write_text
+from longvid.shards.plan import NAME_PATTERN
+from longvid.shards.writer import read_stats, shard_done
 
 WIDS_KIND = "wids-shard-index-v1"
 
