@@ -55,27 +55,28 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["MERGE_DTYPES", "merge_schedule", "merge_clip_tokens", "merge_step", "match", "best_matches",
+__all__ = ["DTYPES", "merge_schedule", "merge_clip_tokens", "merge_step", "match", "best_matches",
            "resolve_dtype", "dtype_name"]
 
 _EPS = 1e-12
 _HALF = (torch.bfloat16, torch.float16)
 
-MERGE_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def resolve_dtype(name: str, encoder_dtype: torch.dtype) -> torch.dtype:
-    """`--merge-dtype` -> a torch dtype: "auto" is the encoder's compute dtype (as the original)."""
+def resolve_dtype(name: str, auto: torch.dtype) -> torch.dtype:
+    """A dtype option ("auto", "bf16", "fp16", "fp32") -> a torch dtype; "auto" gives `auto`
+    (for `--merge-dtype`: the encoder's compute dtype, as the original merges)."""
     if name == "auto":
-        return encoder_dtype
-    if name not in MERGE_DTYPES:
-        raise ValueError(f"unknown merge dtype {name!r}; use auto, {', '.join(MERGE_DTYPES)}")
-    return MERGE_DTYPES[name]
+        return auto
+    if name not in DTYPES:
+        raise ValueError(f"unknown dtype {name!r}; use auto, {', '.join(DTYPES)}")
+    return DTYPES[name]
 
 
 def dtype_name(dtype: torch.dtype) -> str:
     """torch dtype -> its short name in cache tags ("bf16", "fp16", "fp32", "fp64")."""
-    names = {**{v: k for k, v in MERGE_DTYPES.items()}, torch.float64: "fp64"}
+    names = {**{v: k for k, v in DTYPES.items()}, torch.float64: "fp64"}
     if dtype not in names:
         raise ValueError(f"no short name for {dtype}")
     return names[dtype]
