@@ -91,14 +91,6 @@ class Failed:
     detail: str
 
 
-class SampleError(Exception):
-    """A sample's video failed for `cause` (a longvid.errors code)."""
-
-    def __init__(self, cause: str, detail: str):
-        super().__init__(detail)
-        self.cause, self.detail = cause, detail
-
-
 def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}".splitlines()[0][:300] if str(e) else type(e).__name__
 
@@ -129,6 +121,7 @@ class ShardEncoder:
         from longvid.hico.decode import opens_as_video, read_frames, video_info
         from longvid.hico.preprocess import resize_frames
         from longvid.hico.sampling import VideoTooShort
+        from longvid.media.errors import MediaError
 
         started = time.perf_counter()
         meta: dict[str, Any] = {}
@@ -142,21 +135,21 @@ class ShardEncoder:
                 except Exception as e:  # noqa: BLE001 - decord and PyAV raise many kinds
                     # decord reads every packet on opening: a damaged stream fails here too
                     cause = "decode_failed" if opens_as_video(f.name) else "not_video"
-                    raise SampleError(cause, f"cannot read the video: {_short(e)}") from None
+                    raise MediaError(cause, f"cannot read the video: {_short(e)}") from None
                 if vlen <= 0 or not fps > 0:
-                    raise SampleError("not_video", f"the video stream has {vlen} frames at {fps} fps")
+                    raise MediaError("not_video", f"the video stream has {vlen} frames at {fps} fps")
                 try:
                     grid_frames, grid_fps = self.sampling.grid(vlen, fps)
                     indices = self.sampling.indices(vlen, fps)
                 except VideoTooShort as e:
-                    raise SampleError("too_short", str(e)) from None
+                    raise MediaError("too_short", str(e)) from None
                 try:
                     frames = read_frames(f.name, indices, self.config.backend)
                 except Exception as e:  # noqa: BLE001
-                    raise SampleError("decode_failed", f"cannot decode frames {indices[0]}..{indices[-1]} "
+                    raise MediaError("decode_failed", f"cannot decode frames {indices[0]}..{indices[-1]} "
                                                        f"of {vlen}: {_short(e)}") from None
             pixels = resize_frames(frames, self.config.resolution)
-        except SampleError as e:
+        except MediaError as e:
             return Failed(key, meta, e.cause, e.detail)
         except Exception as e:  # noqa: BLE001 - one sample's bug must not stop the shard
             return Failed(key, meta, "stage_error", _short(e))
