@@ -16,7 +16,8 @@ rounded to bf16 as the cache stores them, so storage rounding alone counts for n
 mean and minimum cosine, the same split into the 15 kept tokens (positions 0-14, ordered by
 score) and the 49 anchors (positions 15-63, fixed patches), the fraction of output tokens that
 absorbed another set of patches, and how many A tokens share their best-match score with
-another A token at the first merge step (ties, which the merge order then decides).
+another A token at the first merge step (ties, which the merge order then decides); and the
+merge's own CPU time per clip in float32 and bf16 (median over the videos, same run).
 
     .venv/bin/python bench/merge_precision.py                       # umt-tiny, 10 videos
     .venv/bin/python bench/merge_precision.py --videos 4 --seconds 20
@@ -27,7 +28,9 @@ Everything is written under --work; reruns reuse its videos.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +125,19 @@ def main() -> None:
 
     ways = ("bf16 merge", "bf16 encoder + bf16 merge")
     results: dict[str, list[dict[str, Any]]] = {w: [] for w in ways}
+    per_clip_ms: dict[str, list[float]] = {"fp32": [], "bf16": []}
     ties = {"bf16": [], "fp32": []}
     rows = []
     for pattern, path in inputs:
         f32 = clip_features(path, enc32, sampling)
         f16 = clip_features(path, enc16, sampling)
+        started = time.perf_counter()
         ref = merge(f32, torch.float32)
-        got = {ways[0]: compare(ref, merge(f32, torch.bfloat16)), ways[1]: compare(ref, merge(f16, torch.bfloat16))}
+        per_clip_ms["fp32"].append((time.perf_counter() - started) * 1e3 / f32.shape[0])
+        started = time.perf_counter()
+        low = merge(f32, torch.bfloat16)
+        per_clip_ms["bf16"].append((time.perf_counter() - started) * 1e3 / f32.shape[0])
+        got = {ways[0]: compare(ref, low), ways[1]: compare(ref, merge(f16, torch.bfloat16))}
         ties["bf16"].append(tie_fraction(f32, groups, torch.bfloat16))
         ties["fp32"].append(tie_fraction(f32, groups, torch.float32))
         for way in ways:
@@ -159,6 +168,9 @@ def main() -> None:
               f"   min cos {cos.min().item():.4f}   tokens of other patches: {other.float().mean().item():.1%}")
     print(f"  first-step A tokens whose best score ties another's: bf16 {sum(ties['bf16']) / len(rows):.1%}, "
           f"float32 {sum(ties['fp32']) / len(rows):.1%} (mean over videos)")
+    fp32_ms, bf16_ms = statistics.median(per_clip_ms["fp32"]), statistics.median(per_clip_ms["bf16"])
+    print(f"  merge time per clip on this CPU ({torch.get_num_threads()} torch threads, median over videos): "
+          f"float32 {fp32_ms:.2f} ms, bf16 {bf16_ms:.2f} ms ({bf16_ms / fp32_ms:.2f}x)")
 
 
 if __name__ == "__main__":
