@@ -173,7 +173,7 @@ def batches(decoded: list[Any], clips_per_batch: int) -> list[list[Any]]:
     out, batch = [], []
     for i, d in enumerate(decoded):
         batch.append(d)
-        if sum(len(x.indices) for x in batch) // 4 >= clips_per_batch or i == len(decoded) - 1:
+        if sum(len(x.sampled.indices) for x in batch) // 4 >= clips_per_batch or i == len(decoded) - 1:
             out.append(batch)
             batch = []
     return out
@@ -184,8 +184,12 @@ def decode_pass(worker: Any, samples: list[tuple[str, dict[str, bytes]]],
     """(wall s, sum of per-sample decode s, decoded samples in order) with `threads` threads."""
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        decoded = list(pool.map(lambda item: worker.decode(*item), samples))
-    return time.perf_counter() - started, sum(d.seconds for d in decoded), decoded
+        results = list(pool.map(lambda item: worker.decode(*item), samples))
+    wall = time.perf_counter() - started
+    decoded = [d for d in results if hasattr(d, "frames")]  # a Failed sample has no frames
+    if len(decoded) < len(results):
+        print(f"[bench] {len(results) - len(decoded)} sample(s) failed to decode", file=sys.stderr)
+    return wall, sum(d.seconds for d in decoded), decoded
 
 
 def encode_pass(worker: Any, groups: list[list[Any]], device: str) -> tuple[float, float]:
@@ -300,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         dec_wall.append(w)
         dec_sum.append(s)
         log(f"[bench] decode pass {r + 1}: {w:.2f} s")
-    b_frames = sum(len(d.indices) for d in decoded)
+    b_frames = sum(len(d.sampled.indices) for d in decoded)
     b_clips = b_frames // 4
     groups = batches(decoded, args.clips_per_batch)
     for r in range(args.repeats):
@@ -320,8 +324,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"== precompress benchmark ({cpu_note})")
     print(f"encoder {args.encoder} @ {args.resolution} on {device}"
           f"{' (' + str(torch.get_num_threads()) + ' torch threads)' if not gpu else ''}, dtype "
-          f"{'bf16' if gpu else 'fp32'}, weights {'random UMT-L-sized (seeded) ' if synthetic_weights else ''}"
-          f"{weights or 'built-in'}")
+          f"{worker.facts.encoder_dtype}, merge in {worker.facts.merge_dtype}, weights "
+          f"{'random UMT-L-sized (seeded) ' if synthetic_weights else ''}{weights or 'built-in'}")
     print(f"corpus {corpus}: {n} samples in {summary['shards']} shard(s); sampling t_min {t_min}, t_max {t_max}; "
           f"{frames} frames = {clips} clips ({frames / max(n, 1):.1f} frames/sample); "
           f"clips/batch {args.clips_per_batch}; decode threads {args.decode_threads}; backend {args.backend}")

@@ -27,10 +27,13 @@ CAUSES: dict[str, str] = {
     "truncated": "the body was shorter than the server announced",
     "empty_file": "the download or file has zero bytes",
     "no_media": "no local file and no URL to fetch from",
-    "not_video": "the file has no decodable video stream",
+    "not_video": "the file has no decodable video stream (cannot be opened as video)",
     "span_outside_video": "a span lies outside the probed video",
     "segment_failed": "FFmpeg could not cut the sample",
     "stage_error": "an unexpected failure inside a build stage (a bug: the detail has the exception)",
+    # precompress (a sample's video, read back from its shard)
+    "decode_failed": "the video opens, but the sampled frames cannot be decoded (a corrupt or cut-off stream)",
+    "too_short": "the video is too short to sample: no frame on the sampling grid (--fps)",
 }
 
 

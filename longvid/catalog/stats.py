@@ -41,7 +41,8 @@ REPORTS: list[tuple[str, str, str]] = [
                round(sum(duration) / 3600, 3) AS hours
         FROM shards"""),
     ("features per encoder", "features", """
-        SELECT encoder_tag, count(*) AS samples, sum(frames) AS frames, sum(tokens) AS tokens,
+        SELECT encoder_tag, sampler, sample_fps, merge_dtype, count(*) AS samples, sum(frames) AS frames,
+               sum(tokens) AS tokens,
                round(sum(tokens) / sum(frames), 2) AS tokens_per_frame, round(sum(bytes) / 1e6, 2) AS mbytes
         FROM features GROUP BY ALL ORDER BY encoder_tag"""),
 ]

@@ -18,20 +18,39 @@ def precompress(
     encoder: str = typer.Option("umt-l", "--encoder", help="umt-l, umt-tiny, open_clip:<model>, open_clip:tiny"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="encoder weights file (required for umt-l and open_clip:<model>)"),
     resolution: int = typer.Option(224, "--resolution", help="square input size: 224 or 448"),
-    t_min: int = typer.Option(64, "--t-min", help="fewest frames per sample (dynamic_fps1)"),
-    t_max: int = typer.Option(512, "--t-max", help="most frames per sample (dynamic_fps1)"),
+    sampler: str = typer.Option("dynamic_fps1", "--sampler",
+                                help="dynamic_fps1 (stages 2-4: about 1 fps, T between --t-min and --t-max) or "
+                                     "middle (stage 1: --t-max frames, the middle of equal bins)"),
+    fps: Optional[float] = typer.Option(None, "--fps", help="sample as if the video were cut into frames at this rate "
+                                        "(1: as VideoChat-Flash reads the LongVid JPEG folders); default: the video's own frames"),
+    t_min: Optional[int] = typer.Option(None, "--t-min", help="fewest frames per sample (dynamic_fps1; default 64, 1 for middle)"),
+    t_max: int = typer.Option(512, "--t-max", help="most frames per sample (dynamic_fps1); the frame count of middle"),
+    encoder_dtype: str = typer.Option("auto", "--encoder-dtype",
+                                      help="auto (bf16 on a GPU, fp32 on the CPU), bf16, fp16 or fp32; part of the cache's name"),
+    merge_dtype: str = typer.Option("auto", "--merge-dtype",
+                                    help="auto (the encoder's dtype: bf16 on a GPU, fp32 on the CPU, as VideoChat-Flash), "
+                                         "bf16, fp16 or fp32; part of the cache's name"),
     clips_per_batch: int = typer.Option(32, "--clips-per-batch", help="4-frame clips per encoder call"),
     decode_threads: int = typer.Option(2, "--decode-threads", help="decoding threads per worker"),
     address: Optional[str] = typer.Option(None, "--address", envvar="RAY_ADDRESS", help="Ray cluster address"),
     force: bool = typer.Option(False, "--force", help="re-encode shards that are already cached"),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="decode again the samples an earlier run could not (its errors rows); "
+                                           "a plain rerun leaves them alone"),
 ) -> None:
-    """Decode every sample once, encode and HiCo-merge it (16 tokens per frame), cache the tokens."""
+    """Decode every sample once, encode and HiCo-merge it (16 tokens per frame), cache the tokens.
+
+    A sample whose video cannot be decoded becomes one errors row (stage precompress); the shard goes on.
+
+    The cache, features/<tag>/, is named by encoder, resolution, encoder and merge dtype, weights and sampling.
+    """
     from longvid.hico.precompress import PrecompressConfig
     from longvid.hico.run import precompress as run_precompress
 
     with clear_errors():
         summary = run_precompress(PrecompressConfig(
             corpus=corpus, encoder=encoder, weights=weights, resolution=resolution, t_min=t_min, t_max=t_max,
-            gpus=gpus, cpu_actors=cpu_actors, clips_per_batch=clips_per_batch, decode_threads=decode_threads, force=force),
+            sampler=sampler, fps=fps, encoder_dtype=encoder_dtype, merge_dtype=merge_dtype, gpus=gpus, cpu_actors=cpu_actors,
+            clips_per_batch=clips_per_batch, decode_threads=decode_threads, force=force, retry_failed=retry_failed),
             address=address, log=log)
     typer.echo(json.dumps(summary, indent=1))

@@ -61,7 +61,7 @@ class FeatureDataset(IterableDataset):
         return self.shards[rank * workers + worker::world * workers]
 
     def samples(self) -> Iterator[dict[str, Any]]:
-        from longvid.hico.precompress import load_features
+        from longvid.hico.cache import load_features
         from longvid.shards.reader import iter_shard
 
         for shard in self.my_shards():

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_frames", "video_info", "available_backends"]
+__all__ = ["read_frames", "video_info", "available_backends", "opens_as_video"]
 
 DEFAULT_SEEK_GAP = 250
 
@@ -167,6 +167,18 @@ def read_frames(
     if _pick(path, backend) == "decord":
         return _decord_read(path, idx)
     return _pyav_read(path, idx, seek_gap)
+
+
+def opens_as_video(path: str | os.PathLike[str]) -> bool:
+    """Whether PyAV opens `path` as a container with a video stream (headers only, no decoding):
+    tells a file that is not a video from one whose stream is damaged (decord refuses both)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
 
 
 def video_info(path: str | os.PathLike[str], backend: str = "auto") -> tuple[int, float]:

@@ -78,11 +78,14 @@ def clean_partial(shard_dir: Path) -> list[Path]:
 
 
 def write_shard(
-    shard_dir: Path, name: str, samples: Iterable[Sample], *, extra_stats: dict[str, Any] | None = None
+    shard_dir: Path, name: str, samples: Iterable[Sample], *, extra_stats: dict[str, Any] | None = None,
+    allow_empty: bool = False,
 ) -> ShardStats | None:
     """Write shard `name` (tar, index, then stats) into `shard_dir` and return its stats.
 
-    Returns None and writes nothing when `samples` is empty. Raises ValueError for an unsafe or
+    Returns None and writes nothing when `samples` is empty, unless `allow_empty` (then an
+    empty tar and index with their stats: a finished shard of no samples, e.g. a feature shard
+    whose every video failed, which a rerun must not redo). Raises ValueError for an unsafe or
     duplicate key, a bad extension or a member that does not fit a USTAR header, TypeError for
     a member that is neither bytes nor a path; no file of the shard is left behind then. An
     existing shard of the same name is replaced (its stats go first: never "done" half-written).
@@ -94,11 +97,11 @@ def write_shard(
     json.dumps(extra)  # and values JSON cannot hold
     items = iter(samples)
     first = next(items, None)
-    if first is None:
+    if first is None and not allow_empty:
         return None
     appender = ShardAppender.fresh(shard_dir, name)
     try:
-        for sample in chain([first], items):
+        for sample in items if first is None else chain([first], items):
             appender.append(sample)
         return appender.finish(extra)
     except BaseException:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from longvid.hico.decode import available_backends, read_frames, video_info
+from longvid.hico.sampling import SamplingConfig, grid_frames, grid_index, middle_indices
 from longvid.media.ffmpeg import run_ffmpeg
 
 W, H, FPS, N = 128, 96, 25, 50
@@ -96,6 +97,29 @@ def test_pyav_random_access_is_exact(tmp_path: Path, name: str, codec: list[str]
         for gap in (1, None):
             got = read_frames(out, indices, backend="pyav", seek_gap=gap)
             assert [_read_number(f) for f in got] == indices
+
+
+@pytest.mark.parametrize(("frames", "rate"), [(63, "10"), (55, "10"), (44, "10"), (37, "7"), (50, "12"),
+                                               (63, "25"), (62, "30000/1001")])
+def test_1fps_grid_is_the_cut_ffmpeg_makes(tmp_path: Path, frames: int, rate: str) -> None:
+    """`--fps 1` samples as if the video had been cut into 1-fps frames: from the decoder's vlen
+    and fps, the grid is exactly FFmpeg's `fps=1` cut, and the sampled frames are its frames."""
+    raw = tmp_path / "frames.rgb"
+    raw.write_bytes(b"".join(_draw(i).tobytes() for i in range(frames)))
+    out = tmp_path / "numbers.mp4"
+    run_ffmpeg(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-r", rate, "-i", str(raw),
+                "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "10", "-crf", "18", str(out)])
+    cut = np.frombuffer(run_ffmpeg(["-i", str(out), "-vf", "fps=1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).stdout,
+                        np.uint8).reshape(-1, H, W, 3)
+    in_cut = [_read_number(f) for f in cut]
+    vlen, fps = video_info(out)
+    assert vlen == frames
+    n = grid_frames(vlen, fps, 1.0)
+    assert [grid_index(k, fps, 1.0) for k in range(n)] == in_cut
+    for cfg in (SamplingConfig(t_min=4, t_max=8, fps=1), SamplingConfig(t_min=1, t_max=4, sampler="middle", fps=1)):
+        picked = middle_indices(n, cfg.num_frames(vlen, fps))  # positions in the 1-fps folder
+        got = read_frames(out, cfg.indices(vlen, fps))
+        assert [_read_number(f) for f in got] == [in_cut[k] for k in picked]
 
 
 def test_pyav_errors(video: Path) -> None:

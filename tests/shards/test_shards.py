@@ -265,6 +265,15 @@ def test_one_sample_and_empty_input(tmp_path):
         write_wids_index(tmp_path / "none")
 
 
+def test_an_empty_shard_when_asked(tmp_path):
+    """allow_empty writes a finished shard of no samples (a feature shard whose every video failed)."""
+    stats = write_shard(tmp_path, "e-000000", [], allow_empty=True, extra_stats={"errors": [{"key": "x"}]})
+    assert stats is not None and (stats.samples, stats.members, stats.duration) == (0, 0, 0.0)
+    assert shard_done(tmp_path, "e-000000") and read_stats(tmp_path, "e-000000")["errors"] == [{"key": "x"}]
+    assert list(iter_shard(tmp_path / "e-000000.tar")) == []
+    assert read_index(tmp_path / "e-000000.parquet") == []
+
+
 def test_iter_shard_refuses_ungrouped_members(tmp_path):
     path = tmp_path / "mixed.tar"
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tar:
