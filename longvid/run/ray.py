@@ -46,27 +46,26 @@ class ClusterUnreachable(ConnectionError):
     """The Ray cluster named by --address cannot be found or does not answer."""
 
 
-def _resolve(ray: Any, address: str) -> str:
-    """`host:port` of the cluster that `address` names ("auto": the one `ray start` left on this
-    machine); raises ClusterUnreachable with one line naming where it looked."""
-    if address.startswith("ray://"):
+def _resolve(address: str) -> str:
+    """`host:port` of the cluster that `address` names; "auto" is the one `ray start` runs on this
+    machine (the address it wrote in Ray's temp folder), never another process's private Ray
+    (Ray's own "auto" would fall back to any GCS it finds running)."""
+    if address != "auto":
+        if address == "local":
+            raise ClusterUnreachable("--address local does not name a cluster (leave --address out for a local Ray)")
         return address
-    from ray._private import services
+    from ray._private.utils import get_ray_address_file, read_ray_address
 
-    try:
-        resolved = services.canonicalize_bootstrap_address(address)
-    except (ConnectionError, ValueError) as e:
-        hint = " (looked for a `ray start` cluster on this machine)" if address == "auto" else ""
-        raise ClusterUnreachable(f"no Ray cluster at --address {address}{hint}: {e}") from None
-    if resolved is None:  # "local"
-        raise ClusterUnreachable(f"--address {address} does not name a cluster (leave it out for a local Ray)")
-    return resolved
+    found = read_ray_address(None)
+    if not found:
+        raise ClusterUnreachable(f"--address auto: no `ray start` cluster on this machine ({get_ray_address_file(None)} "
+                                 "is absent); start one or give --address HOST:PORT")
+    return found
 
 
 def _check_reachable(address: str, named: str) -> None:
     """A TCP connection to the cluster's GCS (or Ray Client) port within CONNECT_TIMEOUT."""
-    hostport = address.removeprefix("ray://")
-    host, _, port = hostport.rpartition(":")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT):
             pass
@@ -77,7 +76,7 @@ def _check_reachable(address: str, named: str) -> None:
 
 def join_cluster(ray: Any, address: str) -> None:
     """ray.init on an existing cluster, after checking that it answers."""
-    resolved = _resolve(ray, address)
+    resolved = _resolve(address)
     _check_reachable(resolved, address)
     ray.init(address=resolved, log_to_driver=False, configure_logging=False)
 
