@@ -117,7 +117,7 @@ def ensure_corpus(work: Path, n: int, log: Callable[[str], None] = print, seed: 
     started = time.perf_counter()
     log(f"[corpus] building {corpus} (runner local)")
     build(BuildConfig(sources=["webvid"], manifests=manifests, corpus=corpus, media_root=Path(work) / "media",
-                      runner="local", workers=2))
+                      runner="local", workers=2, allow_private_hosts=True))
     log(f"[corpus] built in {time.perf_counter() - started:.1f} s")
     return corpus
 

@@ -54,7 +54,7 @@ def run_demo(out: Path, *, small: bool = True, runner: str = "ray", workers: int
     with serve(out / "sample" / "http", port=port):
         summary = build(BuildConfig(sources=list(SOURCES), manifests=out / "sample" / "manifests",
                                     corpus=out / "corpus", media_root=out / "sample" / "media",
-                                    runner=runner, workers=workers, log=log))
+                                    runner=runner, workers=workers, allow_private_hosts=True, log=log))
     log("[demo] caching HiCo features with the tiny UMT encoder on the CPU")
     precompress(PrecompressConfig(corpus=out / "corpus", encoder="umt-tiny", t_min=8, t_max=64), log=log)
     show(render_stats(out / "corpus"))

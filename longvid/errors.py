@@ -27,6 +27,9 @@ CAUSES: dict[str, str] = {
     "truncated": "the body was shorter than the server announced",
     "empty_file": "the download or file has zero bytes",
     "no_media": "no local file and no URL to fetch from",
+    "refused_location": "the manifest points at a local file outside the allowed folders, or at a private host",
+    "too_large": "the download is over the --max-video-bytes cap",
+    "member_lost": "a staged sample file vanished before its shard was written (the video is redone on the next build)",
     "not_video": "the file has no decodable video stream (cannot be opened as video)",
     "span_outside_video": "a span lies outside the probed video",
     "segment_failed": "FFmpeg could not cut the sample",
@@ -42,3 +45,8 @@ def check(cause: str) -> str:
     if cause not in CAUSES:
         raise KeyError(f"unknown error cause {cause!r}; add it to longvid.errors.CAUSES")
     return cause
+
+
+class UserError(Exception):
+    """A failure the user can fix (a busy corpus, an unreachable cluster, ...): the CLI prints its
+    message as one line and exits 2."""

@@ -1,15 +1,16 @@
-"""`longvid build`: manifests -> ingest -> per-video stages (on Ray) -> shards -> catalog.
+"""`longvid build`: manifests -> ingest -> per-video stages and shard writes (on Ray) -> catalog.
 
-Resume: every video's work ends with CORPUS/staging/<source>/<id>/result.json written last,
-and every shard with its stats file written last; a rerun skips both, so a build killed at
-any point (even SIGKILL) and rerun ends with the same samples and byte-identical shards.
-`force=True` throws the staging area and shards away first. Once the shards are written,
-`shards/wids.json` lists them for `wids.ShardListDataset`.
+One build per corpus (longvid.build.lock). Every video is processed in an attempt folder of its
+own and renamed into place when complete (longvid.build.staging); samples are packed into
+shards in video order while later videos are still processed (longvid.build.flow), and each
+shard takes over its samples' files as it writes them (longvid.build.shard_stage), so at rest
+there is one copy of everything. A build killed at any moment (SIGKILL included, with its
+workers still finishing) and rerun repeats no finished work and ends with byte-identical shards.
+`force=True` throws staged work and shards away first. `shards/wids.json` lists the shards.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -20,13 +21,20 @@ from typing import Any, Callable, Iterator
 import pyarrow.parquet as pq
 
 from longvid import registry
+from longvid.atomic import is_temporary
+from longvid.build import staging
+from longvid.build.disk import DiskMonitor, disk_bytes
+from longvid.build.flow import Flow
+from longvid.build.lock import corpus_lock
 from longvid.build.progress import Progress
 from longvid.build.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
-from longvid.build.shard_stage import ShardJob, plan, remove_stale, sample_json_bytes, staged_docs, write_job
+from longvid.build.shard_stage import ShardJob, remove_stale, sample_json_bytes, staged_docs, write_job
 from longvid.build.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
-from longvid.catalog.tables import TableWriter, table_dir, write_table
+from longvid.catalog.tables import TableWriter, table_dir
+from longvid.media.locations import LocationPolicy
 from longvid.run import make_runner
+from longvid.shards.plan import ShardPlanner
 from longvid.shards.reader import write_wids_index
 from longvid.shards.writer import clean_partial
 
@@ -42,12 +50,15 @@ class BuildConfig:
     runner: str = "ray"
     workers: int | None = None
     force: bool = False
+    allow_local: tuple[Path, ...] = ()  # folders besides --media-root that manifests may point into
+    allow_private_hosts: bool = False  # fetch from loopback / private addresses (the demo's server)
+    max_video_bytes: int | None = None  # cap on one download (None: the recipe's, else 32 GiB)
+    keep_media: bool = False  # keep fetched media after their samples are in shards
     log: Callable[[str], None] = field(default=lambda message: None)
 
-
-def staging_dir(corpus: Path, video_uid: str) -> Path:
-    source = video_uid.split("/", 1)[0]
-    return Path(corpus) / "staging" / source / hashlib.sha1(video_uid.encode()).hexdigest()[:20]
+    @property
+    def policy(self) -> LocationPolicy:
+        return LocationPolicy(self.media_root, tuple(self.allow_local), self.allow_private_hosts)
 
 
 def video_tasks(corpus: Path, sources: list[str]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -93,19 +104,18 @@ def _sql_list(names: list[str]) -> str:
 def count_videos(corpus: Path, sources: list[str]) -> int:
     from longvid.catalog.sql import query
 
-    wanted = _sql_list(sources)
-    return query(corpus, f"SELECT count(*) FROM videos WHERE source IN ({wanted})")[1][0][0]
+    return query(corpus, f"SELECT count(*) FROM videos WHERE source IN ({_sql_list(sources)})")[1][0][0]
 
 
-def light(result: dict[str, Any], corpus: Path) -> dict[str, Any]:
-    """What the driver keeps of a video's result: sample keys and sizes, and its errors; the
-    samples' .json stay in the staged result.json (so the driver's memory stays small)."""
-    folder = staging_dir(corpus, result["video_uid"])
+def light(result: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """What the driver gets of a video's result: sample keys and sizes (the samples' .json stay in
+    the staged result.json, so the driver's memory stays small), errors and the probes row."""
     samples = [{"key": s["key"], "bytes": s["bytes"], "json_bytes": len(sample_json_bytes(s["json"])),
-                "source": s["source"], "video_uid": s["video_uid"], "path": str(folder / f"{s['key']}.mp4")}
-               for s in result["samples"]]
+                "source": s["source"], "video_uid": s["video_uid"], "folder": str(folder),
+                "duration": s["json"]["duration"]} for s in result["samples"]]
     return {"video_uid": result["video_uid"], "samples": samples, "errors": result["errors"],
-            "probe": probe_row(result)}
+            "probe": probe_row(result), "seconds": result.get("seconds", {}),
+            "duration": (result.get("probe") or {}).get("duration")}
 
 
 def probe_row(result: dict[str, Any]) -> dict[str, Any]:
@@ -118,37 +128,55 @@ def probe_row(result: dict[str, Any]) -> dict[str, Any]:
             "fetched_from": fetched.get("kind"), "samples": len(result["samples"])}
 
 
-def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, media_root: Path | None,
-            recipe: Recipe) -> tuple[dict[str, Any], bool]:
-    """One video's stages (or its staged result from an earlier run); runs in a worker."""
+def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, policy: LocationPolicy,
+            recipe: Recipe, keep_media: bool) -> tuple[dict[str, Any], bool]:
+    """One video: its trusted staged result from an earlier run, or its stages run afresh in an
+    attempt folder that is then renamed into place. Runs in a worker; returns (light, resumed)."""
     video, spans = item
-    folder = staging_dir(corpus, video["video_uid"])
-    done = folder / "result.json"
-    if done.exists():
-        return json.loads(done.read_text()), True
-    if folder.exists():  # a killed earlier attempt: start this video afresh
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    work = VideoWork(video=video, spans=spans, staging=folder, media_root=media_root,
+    final = staging.video_folder(corpus, video["video_uid"])
+    shard_dir = Path(corpus) / "shards"
+    result = staging.trusted(final, shard_dir)
+    if result is not None:
+        return light(result, final), True
+    attempt = staging.new_attempt(final)
+    work = VideoWork(video=video, spans=spans, staging=attempt, policy=policy,
                      media_cache=Path(corpus) / "media" / video["source"], recipe_name=recipe.name,
                      params=recipe.stages, segment_mode=recipe.segment_mode(video["source"]))
-    stages = [registry.stage(name) for name in recipe.stages if name in PER_VIDEO_STAGES]
-    return run_video(work, stages), False
+    run_video(work, [registry.stage(name) for name in recipe.stages if name in PER_VIDEO_STAGES])
+    result = staging.commit(attempt, final, shard_dir)
+    fetched = result.get("fetch") or {}
+    if not result["samples"] and fetched.get("cached") and not keep_media:
+        Path(fetched["path"]).unlink(missing_ok=True)  # nothing of it will be kept
+    return light(result, final), False
 
 
 def build(config: BuildConfig) -> dict[str, Any]:
     """Run the whole build; returns the summary also written to CORPUS/build.json."""
     corpus = Path(config.corpus)
     recipe = load_recipe(config.recipe)
+    existed = corpus.exists()
+    with corpus_lock(corpus):
+        try:
+            runner = make_runner(config.runner, address=config.address, workers=config.workers)
+        except BaseException:
+            if not existed:  # nothing was done: leave no corpus folder behind
+                shutil.rmtree(corpus, ignore_errors=True)
+            raise
+        try:
+            with DiskMonitor(corpus) as disk:
+                summary = _build(config, corpus, recipe, runner)
+        finally:
+            runner.close()
+        summary["disk"] = disk_summary(corpus, disk.peak)
+        update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
+                                            "sources": config.sources, "summary": summary})
+    config.log(f"[build] disk: peak {summary['disk']['peak_bytes'] / 2**20:.1f} MiB, "
+               f"{summary['disk']['peak_over_shards']:.2f}x the shards")
+    return summary
+
+
+def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> dict[str, Any]:
     shard_dir = corpus / "shards"
-    runner = make_runner(config.runner, address=config.address, workers=config.workers)  # fails fast: before any work
-    try:
-        return _build(config, corpus, recipe, shard_dir, runner)
-    finally:
-        runner.close()
-
-
-def _build(config: BuildConfig, corpus: Path, recipe: Recipe, shard_dir: Path, runner: Any) -> dict[str, Any]:
     if config.force:
         for folder in (corpus / "staging", shard_dir):
             shutil.rmtree(folder, ignore_errors=True)
@@ -157,32 +185,50 @@ def _build(config: BuildConfig, corpus: Path, recipe: Recipe, shard_dir: Path, r
     ingest(config.sources, config.manifests, corpus, log=config.log)
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_partial(shard_dir)
+    staging.clean_attempts(corpus / "staging")
 
-    total = count_videos(corpus, config.sources)
-    progress = Progress(total_videos=total)
-    config.log(f"[build] {total} videos from {', '.join(config.sources)} on {runner.describe()}")
-    results = []
-    work = partial(process, corpus=corpus, media_root=config.media_root, recipe=recipe)
-    tasks = video_tasks(corpus, config.sources)
-    for _, (result, cached) in runner.map(work, tasks, registry.stage("segment").resources):
-        progress.video(result, cached)
-        results.append(light(result, corpus))
-    staged = [s for r in results for s in r["samples"]]
-    jobs = plan(staged, shard_dir, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples)
-    progress.shards_total = len(jobs)
-    stats = {}
-    for job, shard_stats in runner.map(write_job, jobs, registry.stage("write").resources):
-        stats[job.name] = shard_stats
-        progress.shard()
-    remove_stale(shard_dir, recipe.shard_prefix, {job.name for job in jobs})
-    write_wids(shard_dir, [job.name for job in jobs])
-    write_catalog(corpus, jobs, stats, results)
+    progress = Progress(total_videos=count_videos(corpus, config.sources))
+    config.log(f"[build] {progress.total_videos} videos from {', '.join(config.sources)} on {runner.describe()}")
+    params = dict(recipe.stages)
+    if config.max_video_bytes is not None:
+        params["fetch"] = {**params.get("fetch", {}), "max_bytes": config.max_video_bytes}
+    recipe = Recipe(recipe.name, params, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples, recipe.text)
+    flow = Flow(runner=runner, process=partial(process, corpus=corpus, policy=config.policy, recipe=recipe,
+                                               keep_media=config.keep_media),
+                write=write_job, video_resources=registry.stage("segment").resources,
+                write_resources=registry.stage("write").resources,
+                make_job=lambda name, samples: ShardJob(corpus, name, tuple(samples), config.keep_media),
+                prefix=recipe.shard_prefix, planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples))
+    write_errors: list[dict[str, Any]] = []
+    stats: dict[str, dict[str, Any]] = {}
+    with TableWriter(corpus, "errors", "build") as errors, TableWriter(corpus, "probes", "build") as probes:
+        def on_video(result: dict[str, Any], resumed: bool) -> None:
+            progress.video(result, resumed)
+            errors.write_all(result["errors"])
+            probes.write(result["probe"])
+
+        def on_shard(job: ShardJob, done: dict[str, Any]) -> None:
+            stats[job.name] = done["stats"]
+            write_errors.extend(done["errors"])
+            progress.shard(len(flow.jobs))
+
+        flow.run(video_tasks(corpus, config.sources), on_video, on_shard)
+        errors.write_all(sorted(write_errors, key=lambda e: e["locator"]))
+    progress.failures.update(f"{e['stage']}:{e['cause']}" for e in write_errors)
+    remove_stale(shard_dir, recipe.shard_prefix, set(flow.jobs))
+    write_wids(shard_dir, flow.jobs)
+    write_catalog(corpus, flow.jobs, stats)
     summary = progress.summary()
     progress.show(force=True)
     progress.print_summary(summary)
-    update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
-                                        "sources": config.sources, "summary": summary})
     return summary
+
+
+def disk_summary(corpus: Path, peak: int) -> dict[str, Any]:
+    """Peak bytes under the corpus during the build, against the finished shards' bytes."""
+    shards = disk_bytes(corpus / "shards")
+    return {"peak_bytes": peak, "shard_bytes": shards, "final_bytes": disk_bytes(corpus),
+            "peak_over_shards": round(peak / shards, 4) if shards else 0.0}
 
 
 def write_wids(shard_dir: Path, names: list[str]) -> None:
@@ -194,26 +240,21 @@ def write_wids(shard_dir: Path, names: list[str]) -> None:
     write_wids_index(shard_dir, names)
 
 
-def write_catalog(corpus: Path, jobs: list[ShardJob], stats: dict[str, dict[str, Any]],
-                  results: list[dict[str, Any]]) -> None:
-    """The clips, shards and build-errors tables, from the shard indexes and staged results
-    (streamed shard by shard into the Parquet writers)."""
+def write_catalog(corpus: Path, names: list[str], stats: dict[str, dict[str, Any]]) -> None:
+    """The clips and shards tables, shard by shard from the shard indexes and staged results."""
     with TableWriter(corpus, "clips", "build") as clips, TableWriter(corpus, "shards", "build") as shards:
-        for job in jobs:
-            index = {row["key"]: row for row in pq.read_table(job.shard_dir / f"{job.name}.parquet").to_pylist()}
-            for s, doc in zip(job.samples, staged_docs(job.samples)):
-                row = index[s["key"]]
+        for name in names:
+            rows = pq.read_table(corpus / "shards" / f"{name}.parquet").to_pylist()
+            samples = [{"key": r["key"], "folder": staging.video_folder(corpus, r["video_uid"])} for r in rows]
+            for row, doc in zip(rows, staged_docs(samples)):
                 mp4 = row["member"].index("mp4")
                 clips.write({**{k: doc[k] for k in CLIP_FIELDS}, "n_captions": len(doc["captions"]),
-                             "shard": job.name, "members": row["name"], "offset": row["offset"][mp4],
+                             "shard": name, "members": row["name"], "offset": row["offset"][mp4],
                              "bytes": row["size"][mp4]})
-            st = stats[job.name]
-            shards.write({"shard": job.name, "path": f"shards/{job.name}.tar", "samples": st["samples"],
+            st = stats[name]
+            shards.write({"shard": name, "path": f"shards/{name}.tar", "samples": st["samples"],
                           "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
                           "sources": json.dumps(st["sources"], sort_keys=True)})
-    ordered = sorted(results, key=lambda r: r["video_uid"])
-    write_table(corpus, "errors", "build", (e for r in ordered for e in r["errors"]))
-    write_table(corpus, "probes", "build", (r["probe"] for r in ordered))
 
 
 CLIP_FIELDS = ("key", "video_uid", "source", "native_id", "kind", "mode", "start", "end", "duration",
@@ -221,11 +262,10 @@ CLIP_FIELDS = ("key", "video_uid", "source", "native_id", "kind", "mode", "start
 
 
 def clean_partial_files(corpus: Path) -> None:
-    """Remove the temporary files a killed run left behind: TableWriter's
-    `catalog/<table>/.<part>.parquet.tmp-<pid>` and fetch's `media/<source>/.<name>.<random>.part`
-    (both are renamed into place when complete)."""
-    for pattern in ("catalog/*/.*.parquet.tmp-*", "media/*/.*.part"):
-        for path in Path(corpus).glob(pattern):
+    """Remove the temporary files a killed run left behind in the catalog and the media cache
+    (each is renamed into place when complete)."""
+    for path in [*Path(corpus).glob("catalog/*/*"), *Path(corpus).glob("media/*/.*.part")]:
+        if path.name.endswith(".part") or is_temporary(path.name):
             path.unlink(missing_ok=True)
 
 

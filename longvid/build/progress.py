@@ -36,14 +36,14 @@ class Progress:
                 self.stage_done[stage] += 1
                 self.stage_seconds[stage] += seconds
         self.samples += len(result["samples"])
-        if result.get("probe"):
-            self.video_seconds += result["probe"]["duration"]
+        self.video_seconds += result.get("duration") or 0.0
         for e in result["errors"]:
             self.failures[f"{e['stage']}:{e['cause']}"] += 1
         self.show()
 
-    def shard(self) -> None:
+    def shard(self, planned: int) -> None:
         self.shards_done += 1
+        self.shards_total = planned
         self.show()
 
     def show(self, force: bool = False) -> None:

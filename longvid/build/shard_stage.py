@@ -1,8 +1,17 @@
-"""The `write` stage: staged samples -> shard tars, and the catalog's clips and shards rows.
+"""The `write` stage: staged samples -> one shard, sample by sample, handing each over as it goes.
 
-Samples are sorted by key and packed greedily by bytes and count, so the same staged set
-always gives the same shards. A shard whose stats file exists and names the same keys is
-skipped on rerun; anything else is (re)written atomically by longvid.shards.writer.
+Samples are appended to the shard's partial tar (longvid.shards.appender); every few samples the
+tar and its journal are made durable, and then each of those samples is handed over: its staged
+mp4 is replaced by a marker naming where the shard holds it, and the fetched media of a video
+all of whose samples are handed over is removed (unless kept). So at rest there is one copy of
+every sample, and a killed write resumes from its journal. A shard whose stats name the same
+keys is skipped.
+
+When the plan of an earlier run named the same shard with other samples (the manifests
+changed), the members the old shard or partial holds are first copied back into their staging
+folders, so nothing another shard needs is lost when this one is replaced. A sample whose mp4
+is nowhere (its staged file was removed by hand) becomes an error row, and its video's
+result.json is dropped so that the next build redoes it.
 """
 
 from __future__ import annotations
@@ -13,23 +22,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from longvid.atomic import write_atomic
+from longvid.build import staging
 from longvid.build.stages import Stage
 from longvid.run.resources import Resources
-from longvid.shards.plan import plan_shards, shard_name
-from longvid.shards.writer import Sample, read_stats, shard_done, write_shard
+from longvid.shards.appender import ShardAppender, discard_partial, partial_path, read_journal, resumable, shard_lock
+from longvid.shards.format import Sample
+from longvid.shards.writer import read_stats, shard_done
+
+SYNC_BYTES = 256 << 20  # make appended samples durable (and hand them over) at least this often
+SYNC_SAMPLES = 64
 
 
 @dataclass(frozen=True)
 class ShardJob:
     """Everything one shard task needs (picklable)."""
 
-    shard_dir: Path
+    corpus: Path
     name: str
-    samples: tuple[dict[str, Any], ...]  # staged samples: key, bytes, json_bytes, path, source, video_uid
+    samples: tuple[dict[str, Any], ...]  # key, bytes, json_bytes, folder, source, video_uid
+    keep_media: bool = False
+
+    @property
+    def shard_dir(self) -> Path:
+        return Path(self.corpus) / "shards"
 
     @property
     def keys_sha256(self) -> str:
-        return hashlib.sha256("\n".join(s["key"] for s in self.samples).encode()).hexdigest()
+        return keys_digest(s["key"] for s in self.samples)
+
+
+def keys_digest(keys: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
 def sample_json_bytes(doc: dict[str, Any]) -> bytes:
@@ -37,26 +61,14 @@ def sample_json_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def plan(samples: list[dict[str, Any]], shard_dir: Path, prefix: str, max_bytes: int, max_count: int) -> list[ShardJob]:
-    """Shard jobs for every staged sample, in key order."""
-    ordered = sorted(samples, key=lambda s: s["key"])
-    by_key = {s["key"]: s for s in ordered}
-    if len(by_key) != len(ordered):
-        raise RuntimeError("duplicate sample keys across videos; keys must be unique")
-    sizes = [(s["key"], s["bytes"] + s["json_bytes"]) for s in ordered]
-    groups = plan_shards(sizes, max_bytes, max_count)
-    return [ShardJob(shard_dir, shard_name(prefix, i), tuple(by_key[k] for k in keys)) for i, keys in enumerate(groups)]
-
-
 def staged_docs(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each sample's .json document, read back from its video's staged result.json (one read
-    per video, consecutive samples of a video share it)."""
+    """Each sample's .json document, read back from its video's result.json (one read per
+    video: consecutive samples of a video share it)."""
     folder, docs = None, {}
     for s in samples:
-        if Path(s["path"]).parent != folder:
-            folder = Path(s["path"]).parent
-            result = json.loads((folder / "result.json").read_text())
-            docs = {d["key"]: d["json"] for d in result["samples"]}
+        if Path(s["folder"]) != folder:
+            folder = Path(s["folder"])
+            docs = {d["key"]: d["json"] for d in staging.read_result(folder)["samples"]}
         yield docs[s["key"]]
 
 
@@ -64,22 +76,118 @@ def is_current(job: ShardJob) -> bool:
     """True when the shard is finished and holds exactly this job's keys."""
     if not shard_done(job.shard_dir, job.name):
         return False
-    stats = read_stats(job.shard_dir, job.name) or {}
-    return stats.get("keys_sha256") == job.keys_sha256
+    return (read_stats(job.shard_dir, job.name) or {}).get("keys_sha256") == job.keys_sha256
 
 
 def write_job(job: ShardJob) -> dict[str, Any]:
-    """Write one shard (skipped when current); returns its stats."""
-    if not is_current(job):
-        members = (Sample(key=s["key"], members={"mp4": Path(s["path"]), "json": sample_json_bytes(doc)},
-                          duration=doc["duration"], source=s["source"], video_uid=s["video_uid"])
-                   for s, doc in zip(job.samples, staged_docs(job.samples)))
-        write_shard(job.shard_dir, job.name, members, extra_stats={"keys_sha256": job.keys_sha256})
-    return read_stats(job.shard_dir, job.name) or {}
+    """Write one shard (skipped when current); returns {"stats": ..., "errors": [...]}."""
+    with shard_lock(job.shard_dir, job.name):
+        if is_current(job):
+            return {"stats": read_stats(job.shard_dir, job.name), "errors": []}
+        if shard_done(job.shard_dir, job.name):
+            give_back(job.corpus, job.name, job.shard_dir / f"{job.name}.tar",
+                      _index_rows(job.shard_dir / f"{job.name}.parquet"))
+        keys = [s["key"] for s in job.samples]
+        if not resumable(job.shard_dir, job.name, keys):  # a partial of another plan, if any
+            give_back(job.corpus, job.name, partial_path(job.shard_dir, job.name), read_journal(job.shard_dir, job.name))
+        appender = ShardAppender.open(job.shard_dir, job.name, keys)
+        try:
+            errors, written = _append_all(job, appender)
+            stats = appender.finish({"keys_sha256": keys_digest(written)})
+        except BaseException:
+            appender.close()
+            raise
+    return {"stats": stats.to_json(), "errors": errors}
+
+
+def _append_all(job: ShardJob, appender: ShardAppender) -> tuple[list[dict[str, Any]], list[str]]:
+    done = {r["key"] for r in appender.rows}
+    pending: list[dict[str, Any]] = []
+    pending_bytes, errors = 0, []
+    for s, doc in zip(job.samples, staged_docs(job.samples)):
+        if s["key"] in done:
+            continue
+        mp4 = staging.where(Path(s["folder"]), s["key"], s["bytes"], job.shard_dir)
+        if mp4 is None:
+            errors.append(_lost(job, s))
+            continue
+        appender.append(Sample(key=s["key"], members={"mp4": mp4, "json": sample_json_bytes(doc)},
+                               duration=doc["duration"], source=s["source"], video_uid=s["video_uid"]))
+        pending.append(s)
+        pending_bytes += s["bytes"]
+        if pending_bytes >= SYNC_BYTES or len(pending) >= SYNC_SAMPLES:
+            _hand_over(job, appender, pending)
+            pending, pending_bytes = [], 0
+    _hand_over(job, appender, pending)
+    lost = {e["locator"] for e in errors}
+    return errors, [s["key"] for s in job.samples if s["key"] not in lost]
+
+
+def _hand_over(job: ShardJob, appender: ShardAppender, pending: list[dict[str, Any]]) -> None:
+    """Make the appended samples durable, then drop their staged copies (and spent media)."""
+    rows = {r["key"]: r for r in appender.sync()}
+    for s in pending:
+        row = rows[s["key"]]
+        folder = Path(s["folder"])
+        staging.hand_over(folder, s["key"], job.name, row["header_offset"][row["member"].index("mp4")])
+        if not job.keep_media:
+            remove_spent_media(folder)
+
+
+def remove_spent_media(folder: Path) -> None:
+    """Delete the fetched media (CORPUS/media/...) of a video once every sample is handed over."""
+    try:
+        result = staging.read_result(folder)
+    except (OSError, ValueError):
+        return
+    fetched = result.get("fetch") or {}
+    if fetched.get("cached") and fetched.get("path") and staging.all_handed_over(folder, result):
+        Path(fetched["path"]).unlink(missing_ok=True)
+
+
+def _lost(job: ShardJob, s: dict[str, Any]) -> dict[str, Any]:
+    folder = Path(s["folder"])
+    (folder / staging.RESULT).unlink(missing_ok=True)  # the next build redoes this video
+    return {"source": s["source"], "stage": "write", "cause": "member_lost",
+            "detail": f"{s['key']}.mp4 is neither staged nor in a shard; the video is redone on the next build",
+            "file": "", "line": None, "locator": s["key"], "raw": "", "video_uid": s["video_uid"], "dropped": True}
+
+
+def give_back(corpus: Path, shard: str, tar: Path, rows: list[dict[str, Any]]) -> None:
+    """Copy the mp4s that `tar` holds for other samples back into their staging folders (before
+    `tar` is replaced), where a marker says that this shard holds them."""
+    for row in rows:
+        folder = staging.video_folder(corpus, row["video_uid"])
+        held = staging.read_marker(folder, row["key"])
+        i = row["member"].index("mp4")
+        if held is None or held["shard"] != shard or held["header_offset"] != row["header_offset"][i]:
+            continue
+        offset, size = row["offset"][i], row["size"][i]
+        dest = staging.staged_member(folder, row["key"])
+        write_atomic(dest, lambda tmp: _copy_range(tar, offset, size, tmp))
+        staging.marker(folder, row["key"]).unlink(missing_ok=True)
+
+
+def _copy_range(src: Path, offset: int, size: int, dest: Path) -> None:
+    with open(src, "rb") as f, open(dest, "wb") as out:
+        f.seek(offset)
+        left = size
+        while left:
+            block = f.read(min(left, 4 << 20))
+            if not block:
+                raise ValueError(f"{src} ends before {offset + size}")
+            out.write(block)
+            left -= len(block)
+
+
+def _index_rows(index: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(index).to_pylist()
 
 
 def remove_stale(shard_dir: Path, prefix: str, keep: set[str]) -> list[Path]:
-    """Delete shards of this prefix that the current plan does not name (a rebuild with fewer)."""
+    """Delete shards (finished or partial) of this prefix that the current plan does not name."""
     removed = []
     for stats in sorted(shard_dir.glob(f"{prefix}-*.stats.json")):
         name = stats.name.removesuffix(".stats.json")
@@ -89,7 +197,12 @@ def remove_stale(shard_dir: Path, prefix: str, keep: set[str]) -> list[Path]:
                 if path.exists():
                     path.unlink()
                     removed.append(path)
+    for partial in sorted(shard_dir.glob(f".{prefix}-*.tar.partial")):
+        name = partial.name[1:].removesuffix(".tar.partial")
+        if name not in keep:
+            discard_partial(shard_dir, name)
+            removed.append(partial)
     return removed
 
 
-WRITE = Stage("write", write_job, Resources(cpus=1), "pack staged samples into a shard tar + index + stats")
+WRITE = Stage("write", write_job, Resources(cpus=1), "append staged samples to a shard tar + index + stats")

@@ -3,7 +3,9 @@
 A stage is a small declared object (name, resources, one function over a VideoWork) registered
 by name in longvid/registry.py, so a recipe can list it. A stage that fails raises MediaError;
 `run_video` turns it into an error row with the stage's name and stops that video's chain.
-Nothing here imports Ray: the same code runs in a unit test, a thread or a Ray task.
+Everything a video's stages write goes into its attempt folder (`VideoWork.staging`, see
+longvid.build.staging), except the fetched media (CORPUS/media/, a cache). Nothing here
+imports Ray: the same code runs in a unit test, a thread or a Ray task.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any, Callable
 
 from longvid.build.align import captions_for
 from longvid.build.segmenting import segment
+from longvid.build.staging import write_result as write_result_file
 from longvid.keys import sample_key
 from longvid.media.errors import MediaError
+from longvid.media.locations import LocationPolicy
 from longvid.run.resources import Resources
 
 
@@ -29,8 +33,8 @@ class VideoWork:
 
     video: dict[str, Any]
     spans: list[dict[str, Any]]
-    staging: Path  # this video's folder under CORPUS/staging/
-    media_root: Path | None
+    staging: Path  # this attempt's folder under CORPUS/staging/<source>/
+    policy: LocationPolicy  # what the manifest may make us read (--media-root, --allow-local, ...)
     media_cache: Path  # CORPUS/media/<source>/
     recipe_name: str
     params: dict[str, dict[str, Any]]  # stage name -> recipe parameters
@@ -72,13 +76,17 @@ def fetch(work: VideoWork) -> None:
     from longvid.media.fetch import fetch as fetch_media
     from longvid.media.fetch import resolve_location
 
+    from longvid.media.fetch import MAX_VIDEO_BYTES
+
     v, p = work.video, work.params.get("fetch", {})
-    location = resolve_location(work.media_root, v["source"], v.get("media_path"), v.get("url"))
-    result = fetch_media(location, _remote_dest(work, location), timeout=float(p.get("timeout", 30)),
-                         retries=int(p.get("retries", 3)), backoff=float(p.get("backoff", 0.5)))
+    location = resolve_location(work.policy, v["source"], v.get("media_path"), v.get("url"))
+    work.fetch = {"location": location}
+    result = fetch_media(location, _remote_dest(work, location), policy=work.policy,
+                         timeout=float(p.get("timeout", 30)), retries=int(p.get("retries", 3)),
+                         backoff=float(p.get("backoff", 0.5)), max_bytes=int(p.get("max_bytes", MAX_VIDEO_BYTES)))
     work.path = result.path
-    work.fetch = {"location": location, "bytes": result.bytes, "kind": result.source_kind,
-                  "attempts": result.attempts, "sha256": result.sha256}
+    work.fetch.update({"bytes": result.bytes, "kind": result.source_kind, "attempts": result.attempts,
+                       "sha256": result.sha256, "path": str(result.path), "cached": result.source_kind == "http"})
 
 
 def probe(work: VideoWork) -> None:
@@ -90,14 +98,12 @@ def probe(work: VideoWork) -> None:
 
 
 def segment_stage(work: VideoWork) -> None:
-    """Plan samples with the source's segmenting mode, then cut each with FFmpeg."""
-    from longvid.media.segment import cut
-
+    """Plan samples with the source's segmenting mode, then make each: the file as it is when a
+    whole video needs no change, else an FFmpeg cut. Every sample must decode."""
     mode, params, _ = work.segment_mode
     specs, rejects = segment(work.probe.duration, work.spans, mode, params)
     for r in rejects:
         work.error("segment", r.cause, r.detail, locator=f"{work.video['video_uid']}@{r.span['start']}")
-    cut_mode = work.params.get("segment", {}).get("cut", "copy")
     v = work.video
     keys: set[str] = set()
     for spec in sorted(set(specs), key=lambda s: (s.start, s.end)):
@@ -105,22 +111,37 @@ def segment_stage(work: VideoWork) -> None:
         if key in keys:  # two spans that agree to the millisecond are one sample
             continue
         keys.add(key)
-        used = cut_mode
         try:
-            try:
-                result = cut(work.path, work.staging / f"{key}.mp4", spec.start, spec.end, mode=cut_mode,
-                             keyframes=work.probe.keyframes, info=work.probe)
-            except MediaError as e:
-                if cut_mode != "copy" or e.cause != "segment_failed":
-                    raise
-                # a codec the .mp4 container cannot hold: cut exactly and re-encode instead
-                used = "reencode"
-                result = cut(work.path, work.staging / f"{key}.mp4", spec.start, spec.end, mode=used, info=work.probe)
+            result, used = make_sample(work, spec, work.staging / f"{key}.mp4")
         except MediaError as e:
             work.error("segment", e.cause, e.detail, locator=f"{key} {spec.start:.3f}-{spec.end:.3f}")
             continue
         work.cuts.append({"key": key, "spec": spec, "start": result.start, "end": result.end,
                           "duration": result.duration, "bytes": result.bytes, "cut": used})
+
+
+def make_sample(work: VideoWork, spec: Any, dst: Path) -> tuple[Any, str]:
+    """(the written sample, how it was made: "as_is", "copy" or "reencode"); raises MediaError."""
+    from longvid.media.probe import decodes
+    from longvid.media.segment import cut, place_as_is, usable_as_is
+
+    info, cut_mode = work.probe, work.params.get("segment", {}).get("cut", "copy")
+    whole = spec.start <= 0 and spec.end >= info.duration
+    if whole and cut_mode == "copy" and usable_as_is(info, work.path):
+        result, used = place_as_is(work.path, dst, info), "as_is"
+    else:
+        try:
+            result, used = cut(work.path, dst, spec.start, spec.end, mode=cut_mode, keyframes=info.keyframes,
+                               info=info), cut_mode
+        except MediaError as e:
+            if cut_mode != "copy" or e.cause != "segment_failed":
+                raise
+            # a codec the .mp4 container cannot hold: cut exactly and re-encode instead
+            result, used = cut(work.path, dst, spec.start, spec.end, mode="reencode", info=info), "reencode"
+    if not decodes(dst):
+        dst.unlink(missing_ok=True)
+        raise MediaError("not_video", f"the sample's first or last frames do not decode ({used}): {work.path}")
+    return result, used
 
 
 def align(work: VideoWork) -> None:
@@ -177,7 +198,7 @@ def run_video(work: VideoWork, stages: list[Stage]) -> dict[str, Any]:
 
 
 def write_result(work: VideoWork) -> dict[str, Any]:
-    """The video's staged result, written last (atomically): its existence means 'done'."""
+    """The video's result, written last into its attempt folder (see longvid.build.staging)."""
     result = {
         "video_uid": work.video["video_uid"], "source": work.video["source"],
         "samples": work.samples, "errors": work.errors, "fetch": work.fetch,
@@ -186,8 +207,5 @@ def write_result(work: VideoWork) -> dict[str, Any]:
             "height": work.probe.height, "codec": work.probe.codec, "bytes": work.probe.bytes},
         "seconds": {k: round(v, 4) for k, v in work.seconds.items()},
     }
-    work.staging.mkdir(parents=True, exist_ok=True)
-    tmp = work.staging / ".result.json.tmp"
-    tmp.write_text(json.dumps(result, sort_keys=True, ensure_ascii=False))
-    tmp.replace(work.staging / "result.json")
+    write_result_file(work.staging, result)
     return result

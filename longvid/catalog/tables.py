@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from longvid.atomic import temporary_name
 from longvid.catalog.schema import table_schema
 from longvid.records import columns as records_columns
 
@@ -33,7 +34,7 @@ class TableWriter:
         self.schema = table_schema(table)
         self.path = table_dir(corpus, table) / f"{part}.parquet"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._tmp = temporary_name(self.path)
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self._rows: list[dict[str, Any]] = []
         self._records: list[Any] = []

@@ -21,6 +21,10 @@ def build(
     runner: str = typer.Option("ray", "--runner", help="ray, or local (threads in this process, for small runs)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="CPUs for the local Ray / threads for the local runner"),
     force: bool = typer.Option(False, "--force", help="throw away staged work and shards and rebuild"),
+    allow_local: list[Path] = typer.Option([], "--allow-local", help="a folder besides --media-root that manifest paths and file:// URLs may point into (repeatable)"),
+    allow_private_hosts: bool = typer.Option(False, "--allow-private-hosts", help="fetch from loopback, private and link-local addresses too"),
+    max_video_bytes: Optional[int] = typer.Option(None, "--max-video-bytes", help="cap on one download in bytes (default 32 GiB)"),
+    keep_media: bool = typer.Option(False, "--keep-media", help="keep fetched media after their samples are in shards"),
 ) -> None:
     """Ingest, fetch, probe, segment, align captions and write WebDataset shards; resumable."""
     from longvid.build.build import BuildConfig
@@ -30,5 +34,7 @@ def build(
     with clear_errors():
         summary = run_build(BuildConfig(
             sources=parse_source_list(sources), manifests=manifests, corpus=out, media_root=media_root,
-            recipe=recipe, address=address, runner=runner, workers=workers, force=force, log=log))
+            recipe=recipe, address=address, runner=runner, workers=workers, force=force,
+            allow_local=tuple(allow_local), allow_private_hosts=allow_private_hosts, max_video_bytes=max_video_bytes,
+            keep_media=keep_media, log=log))
     typer.echo(json.dumps(summary, indent=1))

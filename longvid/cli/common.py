@@ -8,6 +8,8 @@ from typing import Iterator
 
 import typer
 
+from longvid.errors import UserError
+
 
 def log(message: str) -> None:
     """Progress and notes go to stderr, so stdout stays data."""
@@ -20,7 +22,7 @@ def clear_errors() -> Iterator[None]:
     into one line, exit 2."""
     try:
         yield
-    except (FileNotFoundError, KeyError, ValueError, PermissionError, ConnectionError) as e:
+    except (UserError, FileNotFoundError, KeyError, ValueError, PermissionError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(code=2) from None

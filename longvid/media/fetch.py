@@ -1,9 +1,11 @@
 """Get one source video onto local disk: a local path as is, or an HTTP(S) download streamed to a file.
 
 Downloads go chunk by chunk to a temporary file beside `dest` and are renamed into place only when
-complete, so a partial download never looks finished and no video is ever held in memory. Each
-failure is classified with a longvid.errors cause; transient ones (5xx, 429, timeouts, resets,
-truncation) are retried with exponential backoff and a small deterministic jitter.
+complete, so a partial download never looks finished and no video is ever held in memory; one
+download is capped at `max_bytes`. Each failure is classified with a longvid.errors cause;
+transient ones (5xx, 429, timeouts, resets, truncation) are retried with exponential backoff and
+a small deterministic jitter. What may be read at all is the LocationPolicy's to say
+(longvid.media.locations): manifests come from the internet.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longvid.media.errors import MediaError
+from longvid.media.locations import LocationPolicy, refuse
 
 __all__ = ["FetchResult", "MediaError", "fetch", "resolve_location", "quote_url", "is_youtube"]
 
 USER_AGENT = "longvid/0.1"
+MAX_VIDEO_BYTES = 32 << 30  # default cap on one download (Ego4D's longest videos are a few GB)
 MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After is not waited for: the fetch fails instead
 _YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be", "www.youtu.be"}
 
@@ -52,16 +56,25 @@ class _Retryable(Exception):
         self.wait = wait
 
 
-def resolve_location(media_root: Path | None, source: str, media_path: str | None, url: str | None) -> str:
-    """The local file `<media_root>/<source>/<media_path>` if it exists, else `url`, else no_media."""
+def resolve_location(policy: LocationPolicy, source: str, media_path: str | None, url: str | None) -> str:
+    """The local file `<media_root>/<source>/<media_path>` if it exists, else `url`, else no_media.
+    A `media_path` that climbs out of the media root is refused."""
+    media_root = policy.media_root
     if media_root is not None and media_path:
-        local = Path(media_root) / source / media_path.lstrip("/")
-        if local.is_file():
+        local = policy.under(Path(media_root) / source, media_path)
+        if _is_file(local):
             return str(local)
     if url:
         return url
     where = f"{Path(media_root) / source / media_path}" if media_root is not None and media_path else "no --media-root"
     raise MediaError("no_media", f"no local file ({where}) and no URL")
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name longer than the file system allows, ...
+        return False
 
 
 def is_youtube(url: str) -> bool:
@@ -104,31 +117,37 @@ def _quote_part(text: str, safe: str) -> str:
     return urllib.parse.quote(text, safe=safe)
 
 
-def fetch(location: str, dest: Path, *, timeout: float = 30, retries: int = 3, backoff: float = 0.5,
-          chunk: int = 1 << 20, hash_local: bool = False) -> FetchResult:
+def fetch(location: str, dest: Path, *, policy: LocationPolicy = LocationPolicy(), timeout: float = 30,
+          retries: int = 3, backoff: float = 0.5, chunk: int = 1 << 20, hash_local: bool = False,
+          max_bytes: int = MAX_VIDEO_BYTES) -> FetchResult:
     """Make `location` (local path, file:// or http(s):// URL) available as a local file.
 
-    Local files are not copied (`dest` is unused) and, unless `hash_local`, not read either
-    (`sha256` None: hashing a multi-TB media root would read it all once more). HTTP bodies are streamed to `dest`; an existing
-    `dest` whose size equals the server's Content-Length is reused. `timeout` bounds each socket
-    operation (connect, every read), so a stalled transfer fails with cause "timeout".
+    Local files are read only where `policy` allows, are not copied (`dest` is unused) and,
+    unless `hash_local`, not read either (`sha256` None: hashing a multi-TB media root would
+    read it all once more). HTTP bodies are streamed to `dest`; an existing `dest` whose size
+    equals the server's Content-Length is reused. `timeout` bounds each socket operation
+    (connect, every read), so a stalled transfer fails with cause "timeout"; a body over
+    `max_bytes` fails with cause "too_large".
     """
     match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", location)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
         if is_youtube(location):
             return fetch_youtube(location, Path(dest))
-        return _fetch_http(location, Path(dest), timeout=timeout, retries=retries, backoff=backoff, chunk=chunk)
+        return _fetch_http(location, Path(dest), policy=policy, timeout=timeout, retries=retries, backoff=backoff,
+                           chunk=chunk, max_bytes=max_bytes)
     if scheme == "file":
         parsed = urllib.parse.urlsplit(location)
-        return _local(Path(urllib.request.url2pathname(parsed.path)), "file", chunk, hash_local)
+        if parsed.netloc not in ("", "localhost"):
+            raise refuse(f"file URL on another host: {location}")
+        return _local(policy.local_path(urllib.request.url2pathname(parsed.path)), "file", chunk, hash_local)
     if match:
         raise MediaError("no_media", f"unsupported URL scheme {scheme!r}: {location}")
-    return _local(Path(location), "local", chunk, hash_local)
+    return _local(policy.local_path(location), "local", chunk, hash_local)
 
 
 def _local(path: Path, kind: str, chunk: int, hash_local: bool) -> FetchResult:
-    if not path.is_file():
+    if not _is_file(path):
         raise MediaError("no_media", f"no such file: {path}")
     size = path.stat().st_size
     if size == 0:
@@ -145,16 +164,17 @@ def _sha256_file(path: Path, chunk: int) -> str:
     return digest.hexdigest()
 
 
-def _fetch_http(url: str, dest: Path, *, timeout: float, retries: int, backoff: float, chunk: int) -> FetchResult:
+def _fetch_http(url: str, dest: Path, *, policy: LocationPolicy, timeout: float, retries: int, backoff: float,
+                chunk: int, max_bytes: int) -> FetchResult:
     try:
         quoted = quote_url(url)
     except (ValueError, UnicodeError) as e:
         raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
-    attempts = 0
+    attempts, opener = 0, policy.opener()
     while True:
         attempts += 1
         try:
-            return _attempt(quoted, dest, timeout=timeout, chunk=chunk, attempts=attempts)
+            return _attempt(opener, quoted, dest, timeout=timeout, chunk=chunk, attempts=attempts, max_bytes=max_bytes)
         except _Retryable as failure:
             failure.error.attempts = attempts
             if attempts > retries:
@@ -172,10 +192,11 @@ def _delay(url: str, attempt: int, backoff: float, wait: float | None) -> float:
     return max(base, wait or 0.0)
 
 
-def _attempt(url: str, dest: Path, *, timeout: float, chunk: int, attempts: int) -> FetchResult:
+def _attempt(opener: urllib.request.OpenerDirector, url: str, dest: Path, *, timeout: float, chunk: int,
+             attempts: int, max_bytes: int) -> FetchResult:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as e:
         e.close()
         _raise_status(e.code, e.reason, e.headers, url)
@@ -187,6 +208,8 @@ def _attempt(url: str, dest: Path, *, timeout: float, chunk: int, attempts: int)
         raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
     with response:
         length = _content_length(response.headers.get("Content-Length"))
+        if length is not None and length > max_bytes:
+            raise MediaError("too_large", f"{length} bytes announced, over --max-video-bytes {max_bytes}: {url}")
         if length and dest.is_file() and dest.stat().st_size == length:
             return FetchResult(path=dest, bytes=length, sha256=_sha256_file(dest, chunk), attempts=0,
                                source_kind="http")  # already downloaded by an earlier run
@@ -195,12 +218,16 @@ def _attempt(url: str, dest: Path, *, timeout: float, chunk: int, attempts: int)
         tmp = Path(tmp_name)
         try:
             digest, size = hashlib.sha256(), 0
+            buf = bytearray(chunk)
+            view = memoryview(buf)
             with os.fdopen(fd, "wb") as out:
                 try:
-                    while block := response.read(chunk):
-                        out.write(block)
-                        digest.update(block)
-                        size += len(block)
+                    while n := response.readinto(buf):
+                        out.write(view[:n])
+                        digest.update(view[:n])
+                        size += n
+                        if size > max_bytes:
+                            raise MediaError("too_large", f"over --max-video-bytes {max_bytes} bytes: {url}")
                 except (OSError, http.client.HTTPException) as e:
                     _raise_network(e, url, got=size, length=length)
             if length is not None and size < length:

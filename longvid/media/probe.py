@@ -29,6 +29,10 @@ class ProbeInfo:
     frames: int
     has_audio: bool
     keyframes: tuple[float, ...]
+    container: str = ""  # PyAV's format name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+    audio_codec: str = ""  # the first audio stream's codec ("" without audio)
+    streams: int = 1  # streams of every kind in the container
+    start: float = 0.0  # the container's start time (seconds)
 
     @property
     def frame_duration(self) -> float:
@@ -109,6 +113,9 @@ def probe(path: Path, *, scan: bool = True) -> ProbeInfo:
             duration=duration, fps=fps, width=int(ctx.width or 0), height=int(ctx.height or 0),
             codec=str(ctx.name or ""), bytes=path.stat().st_size, frames=frames,
             has_audio=bool(container.streams.audio), keyframes=tuple(sorted(set(keyframes))),
+            container=str(container.format.name or ""),
+            audio_codec=str(container.streams.audio[0].codec_context.name or "") if container.streams.audio else "",
+            streams=len(container.streams), start=offset,
         )
     finally:
         container.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -22,12 +23,14 @@ from longvid.media.errors import MediaError
 from longvid.media.ffmpeg import run_ffmpeg
 from longvid.media.probe import ProbeInfo, probe
 
-__all__ = ["CutResult", "cut", "copy_start", "MODES"]
+__all__ = ["CutResult", "cut", "copy_start", "MODES", "usable_as_is", "place_as_is"]
 
 MODES = ("copy", "reencode")
 X264_THREADS = 4  # fixed, not "auto": x264's output depends on its thread count, so auto would
 # make files differ between machines with different core counts (measured: 0/1/2/4/8 all differ)
 _MP4_LIKE = {".mp4", ".m4v", ".mov"}
+_AS_IS_VIDEO = {"h264", "hevc", "av1"}  # what a stream copy into .mp4 would keep as it is
+_AS_IS_AUDIO = {"", "aac", "mp3"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,32 @@ def cut(src: Path, dst: Path, start: float, end: float, *, mode: str = "copy",
         tmp.unlink(missing_ok=True)
     return CutResult(path=dst, start=real_start, end=real_start + out.duration, duration=out.duration,
                      bytes=dst.stat().st_size)
+
+
+def usable_as_is(info: ProbeInfo, src: Path) -> bool:
+    """True when the whole of `src` can be a sample without FFmpeg: an .mp4 holding one
+    H.264/HEVC/AV1 video stream and at most one AAC/MP3 audio stream, starting at 0. A stream
+    copy would only rewrite its container."""
+    return (Path(src).suffix.lower() in {".mp4", ".m4v"} and info.container.startswith("mov,mp4")
+            and info.codec in _AS_IS_VIDEO and info.audio_codec in _AS_IS_AUDIO
+            and info.streams == 1 + bool(info.audio_codec) and abs(info.start) < 1e-3)
+
+
+def place_as_is(src: Path, dst: Path, info: ProbeInfo) -> CutResult:
+    """The whole of `src` as the sample `dst`: a hard link (no bytes copied), or a copy where the
+    file system cannot link. Check `usable_as_is` first."""
+    src, dst = Path(src), Path(dst)
+    try:
+        os.link(src, dst)
+    except OSError:
+        fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=f".part{dst.suffix}")
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp_name)
+            os.replace(tmp_name, dst)
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+    return CutResult(path=dst, start=0.0, end=info.duration, duration=info.duration, bytes=dst.stat().st_size)
 
 
 def _run(args: list[str], timeout: float, src: Path) -> None:

@@ -19,6 +19,23 @@ class LocalRunner:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self._pool: ThreadPoolExecutor | None = None
+        self.in_flight = self.workers * 2
+
+    def submit(self, fn: Callable[[T], R], item: T, resources: Resources = Resources()) -> Future[R]:
+        """Start fn(item) in the pool; returns a handle for `wait` and `result`."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers)
+        return self._pool.submit(fn, item)
+
+    @staticmethod
+    def wait(handles: Iterable[Future[Any]]) -> list[Future[Any]]:
+        """Block until at least one of `handles` is done; return the done ones."""
+        return list(wait(list(handles), return_when=FIRST_COMPLETED).done)
+
+    @staticmethod
+    def result(handle: Future[R]) -> R:
+        return handle.result()
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
         """Yield (item, fn(item)) as each finishes; at most `workers` in flight."""
@@ -44,7 +61,9 @@ class LocalRunner:
             yield pending.pop(future), future.result()
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def describe(self) -> str:
         return f"local ({self.workers} threads)"

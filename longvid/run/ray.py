@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from longvid.errors import UserError
 from longvid.run.resources import Resources
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ def _import_ray() -> Any:
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a cluster's address to answer
 
 
-class ClusterUnreachable(ConnectionError):
+class ClusterUnreachable(UserError, ConnectionError):
     """The Ray cluster named by --address cannot be found or does not answer."""
 
 
@@ -131,6 +132,27 @@ class RayRunner:
                 join_cluster(ray, address)
         self.max_retries = max_retries
         self.in_flight = max(2, int(ray.cluster_resources().get("CPU", 1)) * 2)
+        self._remotes: dict[tuple[int, Resources], tuple[Callable[..., Any], Any]] = {}
+
+    def submit(self, fn: Callable[[T], R], item: T, resources: Resources = Resources()) -> Any:
+        """Start fn(item) as a Ray task with `resources`; returns its ObjectRef."""
+        key = (id(fn), resources)
+        if key not in self._remotes:  # one remote function per (fn, resources): fn is exported once
+            def call(arg: T) -> R:
+                return fn(arg)
+
+            options = resources.ray_options()
+            self._remotes[key] = (fn, self._ray.remote(max_retries=self.max_retries, retry_exceptions=False,
+                                                       **options)(call))
+        return self._remotes[key][1].remote(item)
+
+    def wait(self, handles: Iterable[Any]) -> list[Any]:
+        """Block until at least one of `handles` is done; return the done ones."""
+        done, _ = self._ray.wait(list(handles), num_returns=1)
+        return done
+
+    def result(self, handle: Any) -> Any:
+        return self._ray.get(handle)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T], resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
         """Yield (item, fn(item)) as each task finishes; at most `in_flight` tasks at once."""

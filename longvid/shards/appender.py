@@ -79,31 +79,21 @@ class ShardAppender:
         self._journal = open(journal_path(shard_dir, name), "ab")
 
     @classmethod
-    def open(cls, shard_dir: Path, name: str, keys: list[str]) -> tuple[ShardAppender, list[dict[str, Any]]]:
+    def open(cls, shard_dir: Path, name: str, keys: list[str]) -> ShardAppender:
         """Resume the partial shard if its journaled samples are the first of `keys`, else start
-        it afresh. Returns the appender and the rows it dropped (journaled samples of another
-        plan: their members are in the old partial until `close`/`finish` removes it)."""
+        it afresh (see `resumable`)."""
         shard_dir = Path(shard_dir)
-        shard_dir.mkdir(parents=True, exist_ok=True)
-        rows = read_journal(shard_dir, name)
-        tar = partial_path(shard_dir, name)
-        size = tar.stat().st_size if tar.is_file() else 0
-        rows = [r for r in rows if r["end"] <= size]
-        dropped: list[dict[str, Any]] = []
-        if [r["key"] for r in rows] != keys[: len(rows)]:
-            dropped, rows = rows, []
+        rows = resumable(shard_dir, name, keys)
         if not rows:
-            return cls.fresh(shard_dir, name), dropped
+            return cls.fresh(shard_dir, name)
         end = rows[-1]["end"]
-        out = open(tar, "r+b")
+        out = open(partial_path(shard_dir, name), "r+b")
         out.truncate(end)
         sha = hashlib.sha256()
-        out.seek(0)
         while block := out.read(min(COPY_CHUNK, end - out.tell())):
             sha.update(block)
-        out.seek(end)
         _rewrite_journal(shard_dir, name, rows)
-        return cls(shard_dir, name, rows, out, sha, end), dropped
+        return cls(shard_dir, name, rows, out, sha, end)
 
     @classmethod
     def fresh(cls, shard_dir: Path, name: str) -> ShardAppender:
@@ -198,6 +188,15 @@ class ShardAppender:
                     raise ValueError(f"{path} ended {left} bytes early while it was written into shard {self.name}")
                 self._write(view[:n])
                 left -= n
+
+
+def resumable(shard_dir: Path, name: str, keys: list[str]) -> list[dict[str, Any]]:
+    """The journaled rows of the partial shard whose data is all in its tar, if they are the
+    first of `keys`; else [] (the partial belongs to another plan)."""
+    tar = partial_path(shard_dir, name)
+    size = tar.stat().st_size if tar.is_file() else 0
+    rows = [r for r in read_journal(shard_dir, name) if r["end"] <= size]
+    return rows if [r["key"] for r in rows] == keys[: len(rows)] else []
 
 
 def read_journal(shard_dir: Path, name: str) -> list[dict[str, Any]]:

@@ -10,6 +10,33 @@ from collections.abc import Sequence
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
+class ShardPlanner:
+    """Greedy packing, one sample at a time: `add` returns the finished group when the next sample
+    does not fit, `close` the last one. The same samples in the same order give the same groups,
+    however they arrive (what lets a build write shards while it still processes videos)."""
+
+    def __init__(self, max_bytes: int, max_count: int):
+        if max_bytes <= 0 or max_count <= 0:
+            raise ValueError(f"max_bytes and max_count must be positive, got {max_bytes} and {max_count}")
+        self.max_bytes, self.max_count = max_bytes, max_count
+        self._current: list = []
+        self._bytes = 0
+
+    def add(self, item: object, nbytes: int) -> list | None:
+        if nbytes < 0:
+            raise ValueError(f"sample {item!r} has negative size {nbytes}")
+        full = None
+        if self._current and (self._bytes + nbytes > self.max_bytes or len(self._current) >= self.max_count):
+            full, self._current, self._bytes = self._current, [], 0
+        self._current.append(item)
+        self._bytes += nbytes
+        return full
+
+    def close(self) -> list | None:
+        full, self._current, self._bytes = self._current or None, [], 0
+        return full
+
+
 def plan_shards(samples: Sequence[tuple[str, int]], max_bytes: int, max_count: int) -> list[list[str]]:
     """Greedily group `(key, member bytes)` pairs into shards, keeping the given order.
 
@@ -20,22 +47,10 @@ def plan_shards(samples: Sequence[tuple[str, int]], max_bytes: int, max_count: i
     >>> plan_shards([("a", 5), ("b", 5), ("c", 20), ("d", 1)], max_bytes=10, max_count=10)
     [['a', 'b'], ['c'], ['d']]
     """
-    if max_bytes <= 0 or max_count <= 0:
-        raise ValueError(f"max_bytes and max_count must be positive, got {max_bytes} and {max_count}")
-    shards: list[list[str]] = []
-    current: list[str] = []
-    current_bytes = 0
-    for key, nbytes in samples:
-        if nbytes < 0:
-            raise ValueError(f"sample {key!r} has negative size {nbytes}")
-        if current and (current_bytes + nbytes > max_bytes or len(current) >= max_count):
-            shards.append(current)
-            current, current_bytes = [], 0
-        current.append(key)
-        current_bytes += nbytes
-    if current:
-        shards.append(current)
-    return shards
+    planner = ShardPlanner(max_bytes, max_count)
+    shards = [group for key, nbytes in samples if (group := planner.add(key, nbytes)) is not None]
+    last = planner.close()
+    return shards + ([last] if last else [])
 
 
 def shard_name(prefix: str, index: int) -> str:

@@ -137,7 +137,8 @@ def reference(sample: SampleInfo, recipe: Path, tmp_path_factory: pytest.TempPat
     corpus = tmp_path_factory.mktemp("reference") / "corpus"
     with offline():
         summary = build(BuildConfig(sources=SOURCES, manifests=sample.manifests, corpus=corpus,
-                                    media_root=sample.media, recipe=recipe, runner="local", workers=WORKERS))
+                                    media_root=sample.media, recipe=recipe, runner="local", workers=WORKERS,
+                                    allow_private_hosts=True))
     return Built(corpus, summary)
 
 
@@ -161,7 +162,7 @@ def cli_args(sample: SampleInfo, corpus: Path, recipe: Path, *, runner: str = "l
              force: bool = False) -> list[str]:
     args = [sys.executable, "-m", "longvid.cli.main", "build", "--sources", "all",
             "--manifests", str(sample.manifests), "--media-root", str(sample.media), "--out", str(corpus),
-            "--recipe", str(recipe), "--runner", runner, "--workers", str(WORKERS)]
+            "--recipe", str(recipe), "--runner", runner, "--workers", str(WORKERS), "--allow-private-hosts"]
     if address:
         args += ["--address", address]
     if force:

@@ -58,7 +58,9 @@ def test_webdataset_reads_exactly_the_clips(reference, samples):
     keys = [s["__key__"] for s in samples]
     assert len(keys) == len(set(keys)), [k for k, n in Counter(keys).items() if n > 1]
     assert sorted(keys) == clip_keys(reference.corpus)
-    assert keys == sorted(keys)  # shards in name order, samples in key order
+    docs = [json.loads(s["json"]) for s in samples]
+    order = [(d["video_uid"], d["requested_start"], d["requested_end"]) for d in docs]
+    assert order == sorted(order)  # shards in name order, samples in video order, a video's in time order
     for s in samples:
         assert set(s) - {"__key__", "__url__", "__local_path__"} == {"mp4", "json"}
 

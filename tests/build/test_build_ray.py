@@ -36,7 +36,7 @@ def test_build_on_local_ray_end_to_end(sample, ray_address, reference, tmp_path)
     recipe = write_recipe(tmp_path / "recipe.yaml", fetch={"timeout": 5, "retries": 1, "backoff": 0.01})
     corpus = tmp_path / "corpus"
     config = BuildConfig(sources=SOURCES, manifests=sample.manifests, corpus=corpus, media_root=sample.media,
-                         recipe=recipe, workers=WORKERS)
+                         recipe=recipe, workers=WORKERS, allow_private_hosts=True)
     assert config.runner == "ray"
     with offline():
         summary = build(config)

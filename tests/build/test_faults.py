@@ -71,7 +71,8 @@ def faulty(tmp_path_factory):
         assert files["corrupt.mp4"].read_bytes()[:4] == random.Random(0).randbytes(4)  # random bytes, not a video
         with offline():
             summary = build(BuildConfig(sources=["webvid", "hdvila"], manifests=manifests, corpus=root / "corpus",
-                                        media_root=media, recipe=recipe, runner="local", workers=WORKERS))
+                                        media_root=media, recipe=recipe, runner="local", workers=WORKERS,
+                                        allow_private_hosts=True))
         yield root / "corpus", server, summary
 
 

@@ -49,7 +49,7 @@ def _any(folder: Path, pattern: str) -> bool:
 
 KILL_POINTS: dict[str, Condition] = {
     "after_0.5s": lambda corpus, elapsed: elapsed >= 0.5,
-    "first_result_json": lambda corpus, elapsed: _any(corpus / "staging", "*/*/result.json"),
+    "first_result_json": lambda corpus, elapsed: _any(corpus / "staging", "*/[!.]*/result.json"),
     "first_shard_file": lambda corpus, elapsed: _any(corpus / "shards", "longvid-*"),
     "first_finished_shard": lambda corpus, elapsed: _any(corpus / "shards", "longvid-*.stats.json"),
     "catalog_writing": lambda corpus, elapsed: _any(corpus / "catalog" / "clips", "*build.parquet*"),
@@ -137,14 +137,12 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_build(point, sample, recipe,
     else:
         pytest.fail(f"the build finished before reaching kill point {point} three times")
     check_finished_shards_whole(corpus)  # nothing half-written looks finished
-    staged = len(list(corpus.glob("staging/*/*/result.json")))
+    staged = len(list(corpus.glob("staging/*/[!.]*/result.json")))
     finished = finished_shard_mtimes(corpus)
     summary = run_build(args, tmp_path / "rerun")
     assert summary["videos"] == reference.summary["videos"]
     assert summary["samples"] == reference.summary["samples"]
     assert summary["resumed"] == staged  # every video staged before the kill is reused, no other
-    if point in ("first_shard_file", "first_finished_shard", "catalog_writing"):
-        assert staged == summary["videos"]  # shards are written once every video is staged
     if point in ("first_finished_shard", "catalog_writing"):
         assert finished
     after = shard_mtimes(corpus)
@@ -176,7 +174,7 @@ def test_sigkill_on_ray_then_rerun(sample, recipe, reference, ray_address, tmp_p
     assert killed, "the Ray build finished before its first result.json was seen"
     settle(corpus)
     check_finished_shards_whole(corpus)
-    staged = len(list(corpus.glob("staging/*/*/result.json")))
+    staged = len(list(corpus.glob("staging/*/[!.]*/result.json")))
     summary = run_build(args, tmp_path / "rerun")
     assert summary["samples"] == reference.summary["samples"]
     assert 1 <= summary["resumed"] == staged < summary["videos"]

@@ -38,7 +38,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recipe.write_text((Path(__file__).resolve().parents[2] / "pipelines" / "longvid.yaml").read_text()
                       .replace("max_samples: 1000", "max_samples: 4"))
     build(BuildConfig(sources=["webvid", "hdvila"], manifests=root / "sample" / "manifests", corpus=root / "corpus",
-                      media_root=root / "sample" / "media", recipe=recipe, runner="local", workers=2))
+                      media_root=root / "sample" / "media", recipe=recipe, runner="local", workers=2,
+                      allow_private_hosts=True))
     return root / "corpus"
 
 

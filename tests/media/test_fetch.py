@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from longvid.media.fetch import FetchResult, MediaError, fetch, is_youtube, quote_url, resolve_location
+from longvid.media.locations import LocationPolicy
 from tests.support import make_media
 from tests.support.fault_server import fault_server
 
-FAST = {"timeout": 0.5, "backoff": 0.01}
+LOOPBACK = LocationPolicy(allow_private_hosts=True)  # the fault server is on 127.0.0.1
+FAST = {"timeout": 0.5, "backoff": 0.01, "policy": LOOPBACK}
 
 
 @pytest.fixture(scope="module")
@@ -38,25 +40,29 @@ def no_partials(folder: Path) -> bool:
 
 # local and file://
 
+def local(media) -> LocationPolicy:
+    return LocationPolicy(allow_local=(media["av.mp4"].parent,))
+
+
 def test_local_path_is_used_in_place(media, tmp_path):
     src = media["av.mp4"]
-    result = fetch(str(src), tmp_path / "dest.mp4")
+    result = fetch(str(src), tmp_path / "dest.mp4", policy=local(media))
     assert result == FetchResult(path=src, bytes=src.stat().st_size, sha256=None, attempts=0, source_kind="local")
     assert not (tmp_path / "dest.mp4").exists()
-    hashed = fetch(str(src), tmp_path / "dest.mp4", hash_local=True)
+    hashed = fetch(str(src), tmp_path / "dest.mp4", hash_local=True, policy=local(media))
     assert hashed.sha256 == sha(src)
 
 
 def test_file_url_with_space(media, tmp_path):
     src = media["with space.mp4"]
-    result = fetch(src.as_uri(), tmp_path / "dest.mp4", hash_local=True)
+    result = fetch(src.as_uri(), tmp_path / "dest.mp4", hash_local=True, policy=local(media))
     assert result.path == src and result.source_kind == "file" and result.sha256 == sha(src)
 
 
 @pytest.mark.parametrize(("name", "cause"), [("missing.mp4", "no_media"), ("zero.mp4", "empty_file")])
 def test_local_failures(media, tmp_path, name, cause):
     with pytest.raises(MediaError) as info:
-        fetch(str(media["av.mp4"].parent / name), tmp_path / "dest.mp4")
+        fetch(str(media["av.mp4"].parent / name), tmp_path / "dest.mp4", policy=local(media))
     assert info.value.cause == cause
 
 
@@ -163,12 +169,82 @@ def test_resolve_location(media, tmp_path):
     (root / "miradata" / "clips").mkdir(parents=True)
     local = root / "miradata" / "clips" / "v 1.mp4"
     local.write_bytes(b"x")
-    assert resolve_location(root, "miradata", "clips/v 1.mp4", "http://h/v.mp4") == str(local)
-    assert resolve_location(root, "miradata", "clips/other.mp4", "http://h/v.mp4") == "http://h/v.mp4"
-    assert resolve_location(None, "miradata", "clips/v 1.mp4", "http://h/v.mp4") == "http://h/v.mp4"
+    policy = LocationPolicy(media_root=root)
+    assert resolve_location(policy, "miradata", "clips/v 1.mp4", "http://h/v.mp4") == str(local)
+    assert resolve_location(policy, "miradata", "clips/other.mp4", "http://h/v.mp4") == "http://h/v.mp4"
+    assert resolve_location(LocationPolicy(), "miradata", "clips/v 1.mp4", "http://h/v.mp4") == "http://h/v.mp4"
+    assert resolve_location(policy, "miradata", "x" * 5000 + ".mp4", "http://h/v.mp4") == "http://h/v.mp4"  # too long
     with pytest.raises(MediaError) as info:
-        resolve_location(root, "miradata", "clips/other.mp4", None)
+        resolve_location(policy, "miradata", "clips/other.mp4", None)
     assert info.value.cause == "no_media"
+
+
+# what a manifest may make the build read
+
+@pytest.mark.parametrize("media_path", ["../secret.mp4", "clips/../../secret.mp4", "/../secret.mp4", "..", "a\0b"])
+def test_media_path_cannot_climb_out_of_the_media_root(tmp_path, media_path):
+    root = tmp_path / "root"
+    (root / "miradata").mkdir(parents=True)
+    (root / "secret.mp4").write_bytes(b"x")
+    with pytest.raises(MediaError) as info:
+        resolve_location(LocationPolicy(media_root=root), "miradata", media_path.replace("\\0", "\0"), "http://h/v.mp4")
+    assert info.value.cause == "refused_location"
+
+
+def test_local_files_outside_the_allowed_folders_are_refused(media, tmp_path):
+    src = media["av.mp4"]
+    for location in (str(src), src.as_uri(), f"file://localhost{src}", str(src.parent / "x" / ".." / src.name)):
+        with pytest.raises(MediaError) as info:
+            fetch(location, tmp_path / "d.mp4", policy=LocationPolicy(media_root=tmp_path))
+        assert info.value.cause == "refused_location" and "--allow-local" in info.value.detail
+        assert fetch(location, tmp_path / "d.mp4", policy=local(media)).path == src
+    sneaky = str(src.parent / ".." / src.parent.name / src.name)  # climbs out and back in: allowed
+    assert fetch(sneaky, tmp_path / "d.mp4", policy=local(media)).path == src
+    climbing = str(src.parent / ".." / "elsewhere.mp4")
+    with pytest.raises(MediaError) as info:
+        fetch(climbing, tmp_path / "d.mp4", policy=local(media))
+    assert info.value.cause == "refused_location"
+    for hostile in (f"file://otherhost{src}", "relative/../../etc/passwd", "/etc/passwd", "a\0b.mp4"):
+        with pytest.raises(MediaError) as info:
+            fetch(hostile.replace("\\0", "\0"), tmp_path / "d.mp4", policy=local(media))
+        assert info.value.cause == "refused_location", hostile
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "192.168.0.1", "169.254.169.254",
+                                  "0.0.0.0", "224.0.0.1", "[::ffff:127.0.0.1]", "[fe80::1]"])
+def test_private_hosts_are_refused_before_connecting(host, tmp_path):
+    started = time.monotonic()
+    with pytest.raises(MediaError) as info:
+        fetch(f"http://{host}:9/v.mp4", tmp_path / "d.mp4", policy=LocationPolicy(), retries=0, timeout=2)
+    assert info.value.cause == "refused_location" and "--allow-private-hosts" in info.value.detail
+    assert time.monotonic() - started < 1.5
+
+
+def test_redirect_to_a_private_host_is_refused(server, tmp_path, monkeypatch):
+    """A public name that answers with a redirect to loopback: the redirect's connection is checked.
+    Here the 'public' first hop is the loopback server itself with the check waived for its own
+    address only, so the redirect to another loopback name is what gets refused."""
+    from longvid.media import locations
+
+    real = locations._blocked
+    monkeypatch.setattr(locations, "_blocked", lambda a: None if a == "127.0.0.1" else real(a))
+    target = server.url("av.mp4").replace("127.0.0.1", "[::1]")
+    with pytest.raises(MediaError) as info:
+        fetch(server.url(f"redirect/{target}"), tmp_path / "d.mp4", policy=LocationPolicy(), retries=0, timeout=2)
+    assert info.value.cause == "refused_location" and "::1" in info.value.detail
+    result = fetch(server.url(f"redirect/{server.url('av.mp4')}"), tmp_path / "e.mp4", policy=LocationPolicy(), timeout=2)
+    assert result.bytes > 0  # a redirect to an allowed address is followed
+
+
+def test_downloads_are_capped(media, server, tmp_path):
+    size = media["av.mp4"].stat().st_size
+    with pytest.raises(MediaError) as info:
+        fetch(server.url("av.mp4"), tmp_path / "a.mp4", max_bytes=size - 1, **FAST)
+    assert info.value.cause == "too_large" and server.hits("av.mp4") >= 1
+    with pytest.raises(MediaError) as info:  # no Content-Length: cut off while streaming
+        fetch(server.url("nolength/av.mp4"), tmp_path / "b.mp4", max_bytes=size // 2, **FAST)
+    assert info.value.cause == "too_large" and no_partials(tmp_path)
+    assert fetch(server.url("av.mp4"), tmp_path / "c.mp4", max_bytes=size, **FAST).bytes == size
 
 
 def test_media_error_pickles_and_checks_cause():

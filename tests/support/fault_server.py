@@ -16,6 +16,8 @@ Routes (the fault prefix, then a file path under `root`):
                           `stall_s`), then close
     /truncate/<path>      announce the full Content-Length, send half, close
     /empty/<path>         200 with zero bytes
+    /nolength/<path>      200 with the file and no Content-Length (the body ends when the connection closes)
+    /redirect/<url>       302 to <url> (the rest of the path, unquoted)
 
 Binds 127.0.0.1 only, on a free port. Requests are counted per path (without the query).
 """
@@ -76,6 +78,8 @@ def _handler(root: Path, server: FaultServer, stop: threading.Event, stall_s: fl
         def _serve(self, body: bool) -> None:
             path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             n = server._count(path)
+            if path.startswith("/redirect/"):
+                return self._status(302, {"Location": path.removeprefix("/redirect/")})
             parts = path.lstrip("/").split("/")
             fault = parts[0] if parts[0] in FAULTS else ""
             if fault in ("flaky500", "flaky429", "drop"):
@@ -97,7 +101,8 @@ def _handler(root: Path, server: FaultServer, stop: threading.Event, stall_s: fl
             data = b"" if fault == "empty" else file.read_bytes()
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(data)))
+            if fault != "nolength":
+                self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if not body:
                 return
@@ -129,7 +134,7 @@ def _handler(root: Path, server: FaultServer, stop: threading.Event, stall_s: fl
     return Handler
 
 
-FAULTS = {"404", "500", "flaky500", "429", "flaky429", "drop", "stall", "truncate", "empty"}
+FAULTS = {"404", "500", "flaky500", "429", "flaky429", "drop", "stall", "truncate", "empty", "nolength"}
 
 
 @contextlib.contextmanager
