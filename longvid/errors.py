@@ -50,3 +50,14 @@ def check(cause: str) -> str:
 class UserError(Exception):
     """A failure the user can fix (a busy corpus, an unreachable cluster, ...): the CLI prints its
     message as one line and exits 2."""
+
+
+# What a command reports as one line (`error: ...`, exit 2) instead of a traceback: a user's
+# mistake or a refusal, never a bug.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError, KeyError, ValueError, PermissionError)
+
+
+def user_message(error: BaseException) -> str:
+    """The one line shown for a USER_ERRORS exception."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,32 @@ def test_cli_sql_and_stats(corpus: Path) -> None:
 def test_cli_missing_catalog_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["stats", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and result.output.count("\n") == 1 and "no catalog" in result.output
+
+
+@pytest.mark.parametrize(("sql", "says"), [
+    ("SELECT nosuch FROM videos", 'column "nosuch" not found'),
+    ("SELECT * FROM read_csv('/etc/hostname')", "Permission Error"),
+    ("SELEC 1", "syntax error"),
+    ("COPY videos TO 'v.csv'", "read-only"),
+])
+def test_sql_errors_are_one_line_from_the_console_script(corpus: Path, sql: str, says: str) -> None:
+    """The installed `longvid sql` (its fast path, no typer) and the typer command say the same line."""
+    script = subprocess.run([sys.executable, "-m", "longvid.cli.entry", "sql", str(corpus), sql],
+                            capture_output=True, text=True, timeout=60)
+    assert script.returncode == 2 and script.stdout == "", script.stderr
+    assert script.stderr.count("\n") == 1 and script.stderr.startswith("error: ") and says in script.stderr
+    assert "Traceback" not in script.stderr
+    typed = CliRunner().invoke(app, ["sql", str(corpus), sql])
+    assert typed.exit_code == 2 and typed.output == script.stderr
+
+
+def test_console_script_fast_path_answers_like_the_typer_command(corpus: Path) -> None:
+    sql = "SELECT source, count(*) AS n FROM videos GROUP BY source ORDER BY source"
+    for fmt in ("table", "csv", "json"):
+        script = subprocess.run([sys.executable, "-m", "longvid.cli.entry", "sql", str(corpus), sql, "--format", fmt],
+                                capture_output=True, text=True, timeout=60, check=True)
+        assert script.stdout == CliRunner().invoke(app, ["sql", str(corpus), sql, "--format", fmt]).stdout
+    probe = subprocess.run([sys.executable, "-X", "importtime", "-m", "longvid.cli.entry", "sql", str(corpus), "SELECT 1"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    imported = {line.split("|")[-1].strip() for line in probe.stderr.splitlines() if line.startswith("import time:")}
+    assert not {"typer", "pyarrow", "pydantic", "torch", "ray"} & imported

@@ -31,7 +31,8 @@ from longvid.build.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
 from longvid.build.shard_stage import ShardJob, remove_stale, sample_json_bytes, staged_docs, write_job
 from longvid.build.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
-from longvid.catalog.tables import TableWriter, table_dir
+from longvid.catalog.tables import TableWriter
+from longvid.layout import table_dir
 from longvid.media.locations import LocationPolicy
 from longvid.run import make_runner
 from longvid.shards.plan import ShardPlanner

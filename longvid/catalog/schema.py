@@ -1,7 +1,8 @@
 """Arrow schemas of the catalog tables, read from schemas/<table>.arrow.json at run time.
 
 A field type is a name (`string`, `float64`, `float32`, `int64`, `int32`, `bool`, `binary`),
-`{"list": TYPE}` or `{"struct": [FIELD, ...]}`.
+`{"list": TYPE}` or `{"struct": [FIELD, ...]}`. The same spec gives the DuckDB type
+(`duck_columns`), so `longvid sql` never imports pyarrow.
 """
 
 from __future__ import annotations
@@ -9,27 +10,23 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-_PRIMITIVES = {
-    "string": pa.string(),
-    "float64": pa.float64(),
-    "float32": pa.float32(),
-    "int64": pa.int64(),
-    "int32": pa.int32(),
-    "bool": pa.bool_(),
-    "binary": pa.binary(),
-}
+_DUCKDB = {"string": "VARCHAR", "float64": "DOUBLE", "float32": "FLOAT", "int64": "BIGINT", "int32": "INTEGER",
+           "bool": "BOOLEAN", "binary": "BLOB"}
 
 
 def _arrow_type(spec: Any) -> pa.DataType:
+    import pyarrow as pa
+
     if isinstance(spec, str):
-        try:
-            return _PRIMITIVES[spec]
-        except KeyError:
-            raise ValueError(f"unknown field type {spec!r}") from None
+        if spec not in _DUCKDB:
+            raise ValueError(f"unknown field type {spec!r}")
+        return {"string": pa.string(), "float64": pa.float64(), "float32": pa.float32(), "int64": pa.int64(),
+                "int32": pa.int32(), "bool": pa.bool_(), "binary": pa.binary()}[spec]
     if isinstance(spec, dict) and "list" in spec:
         return pa.list_(_arrow_type(spec["list"]))
     if isinstance(spec, dict) and "struct" in spec:
@@ -38,6 +35,8 @@ def _arrow_type(spec: Any) -> pa.DataType:
 
 
 def _arrow_field(spec: dict[str, Any]) -> pa.Field:
+    import pyarrow as pa
+
     metadata = {"doc": spec["doc"]} if "doc" in spec else None
     return pa.field(spec["name"], _arrow_type(spec["type"]), nullable=spec.get("nullable", True), metadata=metadata)
 
@@ -47,9 +46,29 @@ def schema_text(name: str) -> str:
     return resources.files("longvid.schemas").joinpath(name).read_text(encoding="utf-8")
 
 
+def duck_type(spec: Any) -> str:
+    """The DuckDB type of a field type spec."""
+    if isinstance(spec, str):
+        if spec not in _DUCKDB:
+            raise ValueError(f"unknown field type {spec!r}")
+        return _DUCKDB[spec]
+    if isinstance(spec, dict) and "list" in spec:
+        return duck_type(spec["list"]) + "[]"
+    if isinstance(spec, dict) and "struct" in spec:
+        return "STRUCT(" + ", ".join(f'"{f["name"]}" {duck_type(f["type"])}' for f in spec["struct"]) + ")"
+    raise ValueError(f"unknown field type {spec!r}")
+
+
+def duck_columns(table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of catalog table `table`, in order."""
+    return [(f["name"], duck_type(f["type"])) for f in json.loads(schema_text(f"{table}.arrow.json"))["fields"]]
+
+
 @functools.lru_cache(maxsize=None)
 def table_schema(table: str) -> pa.Schema:
     """The Arrow schema of catalog table `table`."""
+    import pyarrow as pa
+
     spec = json.loads(schema_text(f"{table}.arrow.json"))
     return pa.schema([_arrow_field(f) for f in spec["fields"]], metadata={"table": table, "doc": spec.get("doc", "")})
 

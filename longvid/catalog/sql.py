@@ -16,14 +16,26 @@ from typing import Any
 
 import duckdb
 
-from longvid.catalog.schema import table_names
-from longvid.catalog.tables import CATALOG, table_dir
+from longvid.catalog.schema import duck_columns, table_names
+from longvid.errors import UserError
+from longvid.layout import CATALOG, table_dir
 
 ALLOWED_STATEMENTS = {"SELECT", "EXPLAIN"}
 
 
 class ReadOnlyError(PermissionError):
     """A statement that could change something was refused."""
+
+
+class QueryError(UserError):
+    """DuckDB refused or failed the query; the message is DuckDB's, on one line."""
+
+
+def one_line(error: BaseException) -> str:
+    """DuckDB's message without its multi-line source excerpt (`LINE 1: ...` and the caret)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    kept = [line for line in lines if line and not line.startswith("LINE ") and set(line) != {"^"}]
+    return "; ".join(kept) or type(error).__name__
 
 
 def _quote(path: Path) -> str:
@@ -37,9 +49,9 @@ def connect(corpus: Path) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(f"no catalog at {corpus / CATALOG}: run `longvid ingest` first")
     con = duckdb.connect(":memory:")
     for table in table_names():
-        files = sorted(table_dir(corpus, table).glob("*.parquet"))
-        if files:
-            source = f"read_parquet({_quote(table_dir(corpus, table) / '*.parquet')}, union_by_name = true)"
+        folder = table_dir(corpus, table)
+        if any(folder.glob("*.parquet")):
+            source = f"read_parquet({_quote(folder / '*.parquet')}, union_by_name = true)"
         else:  # an empty view with the right columns, so queries over absent tables still run
             source = _empty_select(table)
         con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM {source}')
@@ -50,25 +62,8 @@ def connect(corpus: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _empty_select(table: str) -> str:
-    from longvid.catalog.schema import table_schema
-
-    columns = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in table_schema(table))
+    columns = ", ".join(f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in duck_columns(table))
     return f"(SELECT {columns} WHERE false)"
-
-
-def _duck_type(arrow_type: Any) -> str:
-    import pyarrow as pa
-
-    simple = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.float32(): "FLOAT", pa.int64(): "BIGINT",
-              pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN", pa.binary(): "BLOB"}
-    if arrow_type in simple:
-        return simple[arrow_type]
-    if pa.types.is_list(arrow_type):
-        return _duck_type(arrow_type.value_type) + "[]"
-    if pa.types.is_struct(arrow_type):
-        inner = ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in arrow_type)
-        return f"STRUCT({inner})"
-    raise ValueError(f"no DuckDB type for {arrow_type}")
 
 
 def check_read_only(query: str) -> None:
@@ -94,6 +89,8 @@ def query(corpus: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         result = con.execute(sql)
         columns = [d[0] for d in result.description or []]
         return columns, result.fetchall()
+    except duckdb.Error as e:
+        raise QueryError(one_line(e)) from None
     finally:
         con.close()
 

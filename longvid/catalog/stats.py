@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longvid.catalog.sql import connect, render
-from longvid.catalog.tables import table_dir
+from longvid.layout import table_dir
 
 REPORTS: list[tuple[str, str, str]] = [
     ("videos and spans per source", "videos", """

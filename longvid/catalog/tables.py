@@ -18,14 +18,8 @@ import pyarrow.parquet as pq
 
 from longvid.atomic import temporary_name
 from longvid.catalog.schema import table_schema
+from longvid.layout import table_dir
 from longvid.records import columns as records_columns
-
-CATALOG = "catalog"
-
-
-def table_dir(corpus: Path, table: str) -> Path:
-    return Path(corpus) / CATALOG / table
-
 
 class TableWriter:
     """Append rows (dicts keyed by column) to CORPUS/catalog/<table>/<part>.parquet."""

@@ -8,7 +8,7 @@ from typing import Iterator
 
 import typer
 
-from longvid.errors import UserError
+from longvid.errors import USER_ERRORS, user_message
 
 
 def log(message: str) -> None:
@@ -22,7 +22,6 @@ def clear_errors() -> Iterator[None]:
     into one line, exit 2."""
     try:
         yield
-    except (UserError, FileNotFoundError, KeyError, ValueError, PermissionError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        typer.echo(f"error: {message}", err=True)
+    except USER_ERRORS as e:
+        typer.echo(f"error: {user_message(e)}", err=True)
         raise typer.Exit(code=2) from None
