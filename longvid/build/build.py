@@ -216,6 +216,7 @@ def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> di
         flow.run(video_tasks(corpus, config.sources), on_video, on_shard)
         errors.write_all(sorted(write_errors, key=lambda e: e["locator"]))
     progress.failures.update(f"{e['stage']}:{e['cause']}" for e in write_errors)
+    staging.clean_attempts(corpus / "staging")  # what workers of a killed run left, once they are gone
     remove_stale(shard_dir, recipe.shard_prefix, set(flow.jobs))
     write_wids(shard_dir, flow.jobs)
     write_catalog(corpus, flow.jobs, stats)
