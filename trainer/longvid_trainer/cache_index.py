@@ -2,8 +2,8 @@
 
 Keys, frames, duration, token dim and the feature shard of each sample come from the finished
 feature shards' stats files (`longvid.hico.dataset.feature_shards` names the shards); captions,
-kind, the source video (id, URL, media path) and the sample's range come from the catalog
-(`clips`, `videos`). `CacheIndex.find(names, start, end)` matches an annotation to a cached sample by
+kind, the source video (id, URL, media path, probed duration) and the sample's range come from
+the catalog (`clips`, `videos`, `probes`). `CacheIndex.find(names, start, end)` matches an annotation to a cached sample by
 video path or id and, when given, its start/end.
 """
 
@@ -34,7 +34,12 @@ class CachedSample:
     end: float
     requested: tuple[float, float]
     captions: tuple[dict[str, Any], ...]
+    video_duration: float | None = None  # the source video's probed duration
     names: frozenset[str] = field(default=frozenset())  # every name the source video is known by
+
+    def whole_video(self) -> bool:
+        return self.video_duration is not None and self.start <= RANGE_TOLERANCE \
+            and self.end >= self.video_duration - RANGE_TOLERANCE
 
 
 def video_names(*values: str | None) -> set[str]:
@@ -79,9 +84,8 @@ class CacheIndex:
         if start is not None and end is not None:
             hits = [s for s in candidates.values()
                     if (_close(s.start, start) and _close(s.end, end)) or (_close(s.requested[0], start) and _close(s.requested[1], end))]
-        else:  # no range: the sample holding the whole video, or the video's only sample
-            hits = [s for s in candidates.values() if s.kind != "long" and s.requested[0] <= RANGE_TOLERANCE
-                    and s.requested[1] >= s.end - RANGE_TOLERANCE] if len(candidates) > 1 else list(candidates.values())
+        else:  # no range: the annotation is about the whole video
+            hits = [s for s in candidates.values() if s.whole_video()]
         if not hits:
             return None, "no_cached_range"
         if len(hits) > 1:
@@ -107,21 +111,23 @@ def load_cache_index(corpus: Path, tag: str | None = None) -> CacheIndex:
         rows += [{**row, "tar": shard} for row in stats.get("rows", [])]
     _, clip_rows = query(corpus, """
         SELECT c.key, c.kind, c.source, c.video_uid, c.native_id, c.start, c."end", c.requested_start, c.requested_end,
-               to_json(c.captions), v.url, v.media_path
-        FROM clips c LEFT JOIN (SELECT DISTINCT ON (video_uid) * FROM videos) v USING (video_uid)""")
+               to_json(c.captions), v.url, v.media_path, p.duration
+        FROM clips c LEFT JOIN (SELECT DISTINCT ON (video_uid) * FROM videos) v USING (video_uid)
+        LEFT JOIN (SELECT DISTINCT ON (video_uid) * FROM probes) p USING (video_uid)""")
     clips = {r[0]: r for r in clip_rows}
     samples = []
     for row in rows:
         clip = clips.get(row["key"])
         if clip is None:
             raise ValueError(f"cached sample {row['key']} is not in the catalog's clips table ({corpus})")
-        _, kind, source, uid, native, start, end, req_start, req_end, captions, url, media_path = clip
+        _, kind, source, uid, native, start, end, req_start, req_end, captions, url, media_path, probed = clip
         names = video_names(uid, native, url, media_path)
         samples.append(CachedSample(
             key=row["key"], shard=row["tar"], frames=int(row["frames"]), duration=float(row["duration"]),
             dim=int(row["dim"]), kind=kind, source=source, video_uid=uid, start=float(start), end=float(end),
             requested=(float(req_start), float(req_end) if not math.isnan(req_end) else float(end)),
-            captions=tuple(json.loads(captions) if captions else ()), names=frozenset(names)))
+            captions=tuple(json.loads(captions) if captions else ()), names=frozenset(names),
+            video_duration=float(probed) if probed is not None and not math.isnan(probed) else None))
     if not samples:
         raise ValueError(f"the feature cache {tag} holds no samples")
     return CacheIndex(tag, samples, sampling)

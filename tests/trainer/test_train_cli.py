@@ -1,0 +1,92 @@
+"""`longvid train` end to end on the CPU with the tiny LLM: from a corpus whose video shards are gone,
+with every video decoder unimportable; the loss falls; SIGKILL at step 30 and --resume give the
+same losses as the run that never stopped; errors are one line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.trainer.conftest import REPO, read_metrics, run_train, train_args
+
+pytestmark = pytest.mark.slow
+STEPS = 50
+
+
+@pytest.fixture(scope="module")
+def reference(bare_corpus: Path, no_decoders: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The acceptance command, uninterrupted: `longvid train CORPUS --llm tiny --steps 50 --gpus 0 --out RUN`."""
+    run = tmp_path_factory.mktemp("reference") / "run"
+    summary = run_train(train_args(bare_corpus, run, "--steps", str(STEPS)), env=no_decoders)
+    assert summary["steps"] == STEPS and summary["resumed_from"] == 0
+    return run
+
+
+def test_trains_from_features_alone_and_the_loss_falls(reference: Path, bare_corpus: Path) -> None:
+    assert not (bare_corpus / "shards").exists()
+    metrics = read_metrics(reference)
+    assert [m["step"] for m in metrics] == list(range(1, STEPS + 1))
+    losses = [m["loss"] for m in metrics]
+    assert all(isinstance(x, float) and x == x for x in losses)
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < first - 0.5, f"loss did not fall: {first:.3f} -> {last:.3f}"
+    # what the run leaves: the projector under VideoChat-Flash's names, the trained LLM, the data report
+    projector = torch.load(reference / "final" / "mm_projector.bin", weights_only=True)
+    assert set(projector) == {f"model.mm_projector.mlp.{i}.{w}" for i in (0, 2) for w in ("weight", "bias")}
+    assert (reference / "final" / "llm" / "config.json").is_file()
+    data = (reference / "data.json").read_text()
+    assert '"no_text"' in data and (reference / "unmatched.jsonl").read_text().count("no_text") >= 1
+
+
+def test_sigkill_then_resume_gives_the_same_losses(reference: Path, bare_corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    args = train_args(bare_corpus, run, "--steps", str(STEPS), "--save-every", "7")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    err = open(tmp_path / "killed.err", "wb")
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=REPO)
+    started = time.monotonic()
+    try:
+        while proc.poll() is None:
+            assert time.monotonic() - started < 300, "the run never reached step 30"
+            metrics = run / "metrics.jsonl"
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 30:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == -signal.SIGKILL, f"the run ended by itself ({rc}) before it could be killed at step 30"
+    killed_at = len(read_metrics(run))
+    assert 30 <= killed_at < STEPS
+    summary = run_train(args + ["--resume"])
+    assert summary["resumed_from"] == 28  # the last checkpoint before the kill (every 7 steps)
+    expected = [(m["step"], m["loss"]) for m in read_metrics(reference)]
+    assert [(m["step"], m["loss"]) for m in read_metrics(run)] == expected  # exactly, every step
+
+
+def test_errors_are_one_line(bare_corpus: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from longvid.cli.main import app
+
+    cases = [
+        (["--stage", "3"], "needs 64-512 frames"),
+        (["--stage", "9"], "unknown stage"),
+        (["--global-batch", "3", "--batch-size", "2"], "not a multiple"),
+        (["--llm", str(tmp_path)], "not a Hugging Face model folder"),
+        (["--data", str(tmp_path / "none.yaml")], "not found"),
+        (["--resume"], "holds no run"),
+    ]
+    for extra, message in cases:
+        result = CliRunner().invoke(app, train_args(bare_corpus, tmp_path / "r", *extra)[3:])
+        assert result.exit_code == 2, (extra, result.output)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (extra, result.stderr)
