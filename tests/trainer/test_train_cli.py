@@ -90,3 +90,37 @@ def test_errors_are_one_line(bare_corpus: Path, tmp_path: Path) -> None:
         assert result.exit_code == 2, (extra, result.output)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (extra, result.stderr)
+
+
+def test_answer_about_a_cached_sample_with_progressive_dropout(reference: Path, bare_corpus: Path) -> None:
+    """The inference helper on the trained tiny model: without dropout it equals Hugging Face's own greedy
+    generate; dropout keeping every token changes nothing; the card's recipe (uniform, then attention)
+    scaled to 4 layers keeps 100% -> 75% -> 25% of the 128 visual tokens."""
+    from longvid.hico.dataset import FeatureDataset, feature_shards
+    from longvid_trainer.conversation import IGNORE_INDEX, Encoded, encode, splice
+    from longvid_trainer.infer import VisualDropout, answer, answer_cached, load_trained
+    from longvid_trainer.model import Batch
+
+    sample = next(s for s in FeatureDataset(feature_shards(bare_corpus)) if s["tokens"].shape[0] == 2)
+    question = "Describe the events of the video in order, with their start and end times in seconds."
+    plain = answer_cached(reference, bare_corpus, sample["key"], question, max_new_tokens=12)
+    assert isinstance(plain.text, str) and plain.visual_tokens == [128] and len(plain.token_ids) <= 12
+
+    model, tok = load_trained(reference)
+    prompt = encode([{"from": "human", "value": f"<image>\n{question}"}], tok, "qwen_2", sample["time_prompt"])
+    ids = prompt.input_ids + tok("<|im_start|>assistant\n", add_special_tokens=False).input_ids
+    spliced, _ = splice(Encoded(ids, [IGNORE_INDEX] * len(ids)), 128, 10 ** 6)
+    input_ids = torch.tensor([spliced.input_ids])
+    embeds = model.embed(Batch(input_ids, input_ids, torch.ones_like(input_ids), sample["tokens"].reshape(-1, 64).float()))
+    hf = model.llm.generate(inputs_embeds=embeds, attention_mask=torch.ones_like(input_ids), max_new_tokens=12,
+                            do_sample=False, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"), pad_token_id=0)
+    assert plain.token_ids == hf[0].tolist()
+
+    keep_all = answer(model, tok, sample["tokens"], sample["time_prompt"], question, max_new_tokens=12,
+                      dropout=VisualDropout(layers=(1, 2), ratios=(1.0, 1.0, 1.0)))
+    assert keep_all.token_ids == plain.token_ids
+    dropped = answer(model, tok, sample["tokens"], sample["time_prompt"], question, max_new_tokens=12,
+                     dropout=VisualDropout(layers=(1, 2), ratios=(1.0, 0.75, 0.25), kind="uniform0_attention"))
+    assert dropped.visual_tokens == [128, 96, 32] and isinstance(dropped.text, str)
+    with pytest.raises(ValueError, match="layers"):
+        answer(model, tok, sample["tokens"], sample["time_prompt"], question, dropout=VisualDropout(layers=(4, 18)))
