@@ -29,3 +29,27 @@ def test_two_processes_match_one(engine: list[str], one_process: list[float], ba
     assert [m["samples"] for m in metrics] == [2] * len(one_process)
     assert [m["loss"] for m in metrics] == pytest.approx(one_process, rel=1e-4, abs=1e-5)
     assert len(set(one_process)) > 1  # the model trains: losses move
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> str:
+    """A local Ray for this module (or the one this test session already started)."""
+    ray = pytest.importorskip("ray")
+    from tests.build.conftest import offline
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        with offline():
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def test_ray_train_runs_the_same_loop(ray_address: str, one_process: list[float], bare_corpus: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    summary = run_train(train_args(bare_corpus, run, *SAME_BATCH, "--address", ray_address))
+    assert summary["world"] == 1 and (run / "ray").is_dir()
+    assert [m["loss"] for m in read_metrics(run)] == pytest.approx(one_process, rel=1e-5)

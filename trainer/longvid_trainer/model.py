@@ -109,9 +109,11 @@ def tiny_qwen2_config(vocab_size: int, *, hidden: int = 64, layers: int = 4, hea
 def make_tiny_llm(out: Path, seed: int = 0) -> Path:
     """Write a tiny random Qwen2 and its tokenizer (built in code) to `out`; returns `out`."""
     from transformers import Qwen2ForCausalLM
+    from transformers.utils import logging
 
     from longvid_trainer.tokenizer import build_tiny_tokenizer
 
+    logging.disable_progress_bar()
     tokenizer = build_tiny_tokenizer()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -125,8 +127,11 @@ def make_tiny_llm(out: Path, seed: int = 0) -> Path:
 def load_llm(path: Path, *, dtype: torch.dtype = torch.float32, attn: str = "sdpa") -> tuple[Any, Any]:
     """A causal LM and its tokenizer from a local folder (nothing is downloaded)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging
 
     from longvid_trainer.tokenizer import ensure_special_tokens
+
+    logging.disable_progress_bar()
 
     path = Path(path)
     if not (path / "config.json").is_file():

@@ -108,7 +108,7 @@ def build_model(config: TrainConfig, index: CacheIndex, world: World) -> Built:
         import_projector(model.projector, config.projector)
     model.projector.requires_grad_("projector" in config.trainable)
     if config.grad_checkpointing:
-        base_lm(llm).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base_lm(llm).activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.to(world.device).train()
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError("nothing to train")
