@@ -38,7 +38,7 @@ def train(
     nnodes: int = typer.Option(1, "--nnodes", help="nodes (torchrun c10d rendezvous)"),
     rdzv_endpoint: Optional[str] = typer.Option(None, "--rdzv-endpoint", help="HOST:PORT of the rendezvous (several nodes)"),
     rdzv_id: str = typer.Option("longvid-train", "--rdzv-id", help="rendezvous id, the same on every node"),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address: run through Ray Train"),
+    address: Optional[str] = typer.Option(None, "--address", envvar="RAY_ADDRESS", help="Ray cluster address: run through Ray Train"),
     grad_checkpointing: bool = typer.Option(True, "--grad-checkpointing/--no-grad-checkpointing"),
     shard_window: int = typer.Option(8, "--shard-window", help="feature shards shuffled together (0: all)"),
 ) -> None:

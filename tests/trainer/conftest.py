@@ -68,10 +68,18 @@ def no_decoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for a child process in which decord, av, torchcodec and cv2 cannot be imported."""
     folder = tmp_path_factory.mktemp("no-decoders")
     (folder / "sitecustomize.py").write_text(BLOCK_DECODERS)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(REPO)])}
+    env = {**child_env(), "PYTHONPATH": os.pathsep.join([str(folder), str(REPO)])}
     for name in DECODERS:
         probe = subprocess.run([sys.executable, "-c", f"import {name}"], env=env, capture_output=True, text=True)
         assert probe.returncode != 0 and "blocked" in probe.stderr, f"{name} still importable"
+    return env
+
+
+def child_env() -> dict[str, str]:
+    """This environment for a `longvid train` child, without RAY_ADDRESS (a session's Ray must not
+    turn every run into a Ray Train run: `--address` reads it)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = str(REPO)
     return env
 
 
@@ -82,7 +90,7 @@ def train_args(corpus: Path, out: Path, *extra: str) -> list[str]:
 
 def run_train(args: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> dict[str, Any]:
     """Run `longvid train` to completion in a child; its summary (stdout JSON)."""
-    proc = subprocess.run(args, capture_output=True, text=True, env=env or {**os.environ, "PYTHONPATH": str(REPO)},
+    proc = subprocess.run(args, capture_output=True, text=True, env=env or child_env(),
                           timeout=timeout, cwd=REPO)
     assert proc.returncode == 0, f"train exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout)

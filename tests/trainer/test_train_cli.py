@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.trainer.conftest import REPO, read_metrics, run_train, train_args
+from tests.trainer.conftest import REPO, child_env, read_metrics, run_train, train_args
 
 pytestmark = pytest.mark.slow
 STEPS = 50
@@ -47,7 +47,7 @@ def test_trains_from_features_alone_and_the_loss_falls(reference: Path, bare_cor
 def test_sigkill_then_resume_gives_the_same_losses(reference: Path, bare_corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = train_args(bare_corpus, run, "--steps", str(STEPS), "--save-every", "7")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = child_env()
     err = open(tmp_path / "killed.err", "wb")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=REPO)
     started = time.monotonic()
@@ -72,7 +72,7 @@ def test_sigkill_then_resume_gives_the_same_losses(reference: Path, bare_corpus:
     assert [(m["step"], m["loss"]) for m in read_metrics(run)] == expected  # exactly, every step
 
 
-def test_errors_are_one_line(bare_corpus: Path, tmp_path: Path) -> None:
+def test_errors_are_one_line(reference: Path, bare_corpus: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from longvid.cli.main import app
@@ -84,9 +84,10 @@ def test_errors_are_one_line(bare_corpus: Path, tmp_path: Path) -> None:
         (["--llm", str(tmp_path)], "not a Hugging Face model folder"),
         (["--data", str(tmp_path / "none.yaml")], "not found"),
         (["--resume"], "holds no run"),
+        (["--out", str(reference)], "already holds a run"),
     ]
     for extra, message in cases:
-        result = CliRunner().invoke(app, train_args(bare_corpus, tmp_path / "r", *extra)[3:])
+        result = CliRunner().invoke(app, train_args(bare_corpus, tmp_path / "r", *extra)[3:], env={"RAY_ADDRESS": None})
         assert result.exit_code == 2, (extra, result.output)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (extra, result.stderr)
@@ -124,3 +125,30 @@ def test_answer_about_a_cached_sample_with_progressive_dropout(reference: Path, 
     assert dropped.visual_tokens == [128, 96, 32] and isinstance(dropped.text, str)
     with pytest.raises(ValueError, match="layers"):
         answer(model, tok, sample["tokens"], sample["time_prompt"], question, dropout=VisualDropout(layers=(4, 18)))
+
+
+def test_lora_and_projector_only_with_the_plain_template(reference: Path, bare_corpus: Path, tmp_path: Path) -> None:
+    from longvid_trainer.checkpoint import latest_checkpoint
+    from longvid_trainer.infer import answer_cached
+
+    lora = tmp_path / "lora"
+    run_train(train_args(bare_corpus, lora, "--steps", "3", "--lora", "4"))
+    assert (lora / "final" / "lora" / "adapter_config.json").is_file() and not (lora / "final" / "llm").exists()
+    saved = torch.load(latest_checkpoint(lora) / "trainable.pt", weights_only=True)
+    assert saved and all(k.startswith("projector.") or "lora_" in k for k in saved)
+    from longvid.hico.dataset import FeatureDataset, feature_shards
+
+    key = next(iter(FeatureDataset(feature_shards(bare_corpus))))["key"]
+    assert isinstance(answer_cached(lora, bare_corpus, key, "What happens?", max_new_tokens=4).text, str)
+
+    plain = tmp_path / "plain"
+    start = reference / "final" / "mm_projector.bin"
+    run_train(train_args(bare_corpus, plain, "--steps", "3", "--template", "plain", "--trainable", "projector",
+                         "--projector", str(start)))
+    saved = torch.load(latest_checkpoint(plain) / "trainable.pt", weights_only=True)
+    assert set(saved) == {f"projector.mlp.{i}.{w}" for i in (0, 2) for w in ("weight", "bias")}
+    before = torch.load(start, weights_only=True)
+    drift = max(float((saved[f"projector.mlp.{k}"] - before[f"model.mm_projector.mlp.{k}"]).abs().max())
+                for k in ("0.weight", "2.weight"))
+    assert 0 < drift < 0.01  # started from the imported projector, moved by three small steps
+    assert not (plain / "final" / "llm").exists()

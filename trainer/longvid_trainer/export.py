@@ -10,7 +10,7 @@ import torch
 
 from longvid_trainer.config import TrainConfig
 from longvid_trainer.distributed import World, unwrap
-from longvid_trainer.projector_io import PREFIX
+from longvid_trainer.projector_io import vcf_names
 
 
 def full_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -25,7 +25,7 @@ def export_final(model: torch.nn.Module, tokenizer: Any, out: Path, world: World
     if not world.main:
         return
     out.mkdir(parents=True, exist_ok=True)
-    projector = {PREFIX + k.removeprefix("projector."): v for k, v in weights.items() if k.startswith("projector.")}
+    projector = vcf_names({k.removeprefix("projector."): v for k, v in weights.items() if k.startswith("projector.")})
     torch.save(projector, out / "mm_projector.bin")
     if "llm" in config.trainable:
         llm = unwrap(model).llm

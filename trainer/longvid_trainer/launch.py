@@ -37,6 +37,11 @@ def preflight(config: TrainConfig, world: int) -> None:
                                 f"use --llm tiny or a local folder")
     if config.data is not None and not Path(config.data).is_file():
         raise FileNotFoundError(f"--data {config.data} not found")
+    run = Path(config.out)
+    if config.resume and not (run / "config.json").is_file():
+        raise FileNotFoundError(f"--resume: {run} holds no run (no config.json)")
+    if not config.resume and ((run / "metrics.jsonl").exists() or (run / "checkpoints").exists()):
+        raise ValueError(f"{run} already holds a run: pass --resume to continue it, or another --out")
     config.accumulation(world)
     check_stage(config, load_cache_index(config.corpus, config.tag))
 

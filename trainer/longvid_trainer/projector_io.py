@@ -17,9 +17,14 @@ from longvid_trainer.model import Projector
 PREFIX = "model.mm_projector."
 
 
+def vcf_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A projector state dict (`mlp.0.weight`, ...) under VideoChat-Flash's names, on the CPU."""
+    return {PREFIX + name: t.detach().cpu().clone() for name, t in state.items()}
+
+
 def projector_state(projector: Projector) -> dict[str, torch.Tensor]:
     """The projector's tensors under VideoChat-Flash's names (on the CPU, detached)."""
-    return {PREFIX + name: t.detach().cpu().clone() for name, t in projector.state_dict().items()}
+    return vcf_names(projector.state_dict())
 
 
 def export_projector(projector: Projector, path: Path) -> Path:
