@@ -80,6 +80,7 @@ def test_errors_are_one_line(reference: Path, bare_corpus: Path, tmp_path: Path)
     cases = [
         (["--stage", "3"], "needs 64-512 frames"),
         (["--stage", "9"], "unknown stage"),
+        (["--template", "chatml"], "unknown template"),
         (["--global-batch", "3", "--batch-size", "2"], "not a multiple"),
         (["--llm", str(tmp_path)], "not a Hugging Face model folder"),
         (["--data", str(tmp_path / "none.yaml")], "not found"),

@@ -81,7 +81,8 @@ def read_mix(path: Path) -> list[dict[str, Any]]:
 
 def _valid_conversation(record: Any) -> bool:
     turns = record.get("conversations") if isinstance(record, dict) else None
-    return bool(turns) and all(isinstance(t, dict) and isinstance(t.get("value"), str) and t.get("from") for t in turns)
+    return bool(turns) and all(isinstance(t, dict) and isinstance(t.get("value"), str) and t.get("from") for t in turns) \
+        and any(t["value"].split() for t in turns)
 
 
 def _float(value: Any) -> float | None:

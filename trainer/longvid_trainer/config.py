@@ -97,6 +97,10 @@ class TrainConfig:
             self, corpus=Path(self.corpus), out=Path(self.out), lr=lr, template=self.template or p.template,
             max_length=self.max_length or p.max_length, global_batch=self.global_batch or p.global_batch,
             batch_size=self.batch_size or p.batch_size, trainable=tuple(self.trainable or p.trainable))
+        from longvid_trainer.conversation import TEMPLATES
+
+        if done.template not in TEMPLATES:
+            raise ValueError(f"unknown template {done.template!r}; known: {', '.join(TEMPLATES)}")
         bad = [t for t in done.trainable if t not in PARTS]
         if bad or not done.trainable:
             raise ValueError(f"trainable parts must be among {', '.join(PARTS)} (got {', '.join(done.trainable) or 'none'})")
