@@ -25,8 +25,14 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     """Keep the metric lines of steps up to `last_step` (a killed run may have logged beyond its checkpoint)."""
     if not path.is_file():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
-    path.write_text("".join(line + "\n" for line in lines))
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (ValueError, KeyError):  # the half-written last line of a killed run
+            continue
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def _start_state(config: TrainConfig, run: Path, main: bool) -> Path | None:
@@ -64,10 +70,10 @@ def run(config: TrainConfig, *, device: torch.device | None = None,
     config = config.resolved()
     world = D.setup(config.gpus, device)
     run_dir = Path(config.out)
-    if world.main:
-        resume_from = _start_state(config, run_dir, True)
-    D.barrier()
-    resume_from = _start_state(config, run_dir, False) if not world.main else resume_from
+    resume_from = _start_state(config, run_dir, True) if world.main else None
+    D.barrier()  # rank 0 made the run folder (and checked it) first
+    if not world.main:
+        resume_from = _start_state(config, run_dir, False)
     torch.manual_seed(config.seed + world.rank)
     index = load_cache_index(config.corpus, config.tag)
     check_stage(config, index)
@@ -97,7 +103,7 @@ def run(config: TrainConfig, *, device: torch.device | None = None,
         (run_dir / "unmatched.jsonl").write_text("".join(json.dumps(s, default=str) + "\n" for s in skipped))
         log(f"[train] {len(items)} items ({len(skipped)} skipped, see unmatched.jsonl) from cache {index.tag}; "
             f"{total} steps of {config.global_batch} on {world.size} process(es) × {accumulation} micro-batch(es)")
-    store = FeatureStore({k: s.shard for k, s in index.by_key.items()}, capacity=config.shard_window)
+    store = FeatureStore({k: s.shard for k, s in index.by_key.items()}, capacity=config.shard_window or len(index.shards))
     dim = built.model.projector.mlp[0].in_features
 
     def batches(step: int) -> list[Any]:

@@ -76,7 +76,7 @@ class VideoLLM(nn.Module):
         n = int(is_visual.sum())
         if n != projected.shape[0]:
             raise ValueError(f"{n} visual positions but {projected.shape[0]} visual tokens")
-        return embeds.masked_scatter(is_visual.unsqueeze(-1), projected)
+        return embeds.masked_scatter(is_visual.unsqueeze(-1), projected.to(embeds.dtype))
 
     def hidden(self, batch: Batch) -> torch.Tensor:
         embeds = self.embed(batch)
