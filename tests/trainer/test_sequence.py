@@ -111,6 +111,10 @@ def test_model_splices_features_and_scores_only_supervised_positions(tok) -> Non
     reference = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, out.logits.shape[-1]),
                                                   batch.labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX)
     assert torch.allclose(loss, reference, atol=1e-5) and int(count) == int((batch.labels[:, 1:] != IGNORE_INDEX).sum())
+    cut, cut_stats = collate(items, Store(), tok, template="qwen_2", max_length=100, feature_dim=16)
+    assert cut_stats.truncated == 2 and cut.input_ids.shape[1] == 100
+    assert cut.visual.shape[0] == int((cut.input_ids == IMAGE_INDEX).sum()) < 256  # only the rows kept
+    assert torch.isfinite(model(cut)[0])
     text_only, _ = collate([Item((("human", "Hi?"), ("gpt", "Hello.")), None, "t")], Store(), tok,
                            template="qwen_2", max_length=4096, feature_dim=16)
     model.zero_grad()

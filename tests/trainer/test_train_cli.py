@@ -67,7 +67,8 @@ def test_sigkill_then_resume_gives_the_same_losses(reference: Path, bare_corpus:
     killed_at = len(read_metrics(run))
     assert 30 <= killed_at < STEPS
     summary = run_train(args + ["--resume"])
-    assert summary["resumed_from"] == 28  # the last checkpoint before the kill (every 7 steps)
+    resumed = summary["resumed_from"]  # the last checkpoint before the kill (every 7 steps): 28 when killed at 30
+    assert resumed % 7 == 0 and 28 <= resumed <= killed_at
     expected = [(m["step"], m["loss"]) for m in read_metrics(reference)]
     assert [(m["step"], m["loss"]) for m in read_metrics(run)] == expected  # exactly, every step
 
