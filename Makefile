@@ -9,10 +9,10 @@ DEMO   ?= demo
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml trainer/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[build,hico,test]'
+	$(BIN)/pip install --quiet -e '.[build,hico,test]' -e './trainer[lora,ray]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -2,8 +2,9 @@
 
 Makes the sample (all five sources, some rows served over loopback HTTP), serves its HTTP
 rows from a thread in this process, runs the build on a local Ray, caches HiCo features with
-the tiny UMT encoder on the CPU (t_max 64 to keep it quick), then prints the stats and SQL
-answers over the catalog.
+the tiny UMT encoder on the CPU (t_max 64 to keep it quick), prints the stats and SQL answers
+over the catalog, and ends with a few training steps of the tiny LLM on the feature cache alone
+(the trainer/ package), printing the loss of each step.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ QUESTIONS = [
      "SELECT encoder_tag, count(*) AS samples, sum(frames) AS frames, sum(tokens) AS tokens, "
      "sum(tokens) / sum(frames) AS tokens_per_frame FROM features GROUP BY encoder_tag"),
 ]
+
+
+TRAIN_STEPS = 8
 
 
 def free_port() -> int:
@@ -60,4 +64,22 @@ def run_demo(out: Path, *, small: bool = True, runner: str = "ray", workers: int
     show(render_stats(out / "corpus"))
     for title, sql in QUESTIONS:
         show(f"== {title}\n$ longvid sql {out / 'corpus'} \"{sql}\"\n{render(*query(out / 'corpus', sql))}")
+    show(demo_training(out, log=log))
     return summary
+
+
+def demo_training(out: Path, *, log: Callable[[str], None] = print) -> str:
+    """A few steps of the tiny LLM on the corpus's feature cache; the per-step losses as text."""
+    import json
+
+    from longvid_trainer.config import TrainConfig
+    from longvid_trainer.launch import train
+
+    run = out / "train"
+    log(f"[demo] training the tiny LLM for {TRAIN_STEPS} steps from the feature cache (no video decoded)")
+    summary = train(TrainConfig(corpus=out / "corpus", out=run, llm="tiny", steps=TRAIN_STEPS), log=log)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    losses = "\n".join(f"step {m['step']:>2}  loss {m['loss']:.4f}  ({m['samples']} samples, "
+                        f"{m['sequence_tokens']} tokens)" for m in lines)
+    return (f"== training the tiny LLM from the feature cache\n$ longvid train {out / 'corpus'} --llm tiny "
+            f"--steps {TRAIN_STEPS} --out {run}\n{losses}\nprojector: {summary['projector']}")

@@ -13,6 +13,7 @@ from longvid.cli.precompress import precompress
 from longvid.cli.sample import sample
 from longvid.cli.sql import sql
 from longvid.cli.stats import stats
+from longvid.cli.train import train
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0] if __doc__ else None)
 app.command()(sample)
@@ -21,6 +22,7 @@ app.command()(sql)
 app.command()(stats)
 app.command()(build)
 app.command()(precompress)
+app.command()(train)
 app.command()(demo)
 
 if __name__ == "__main__":  # pragma: no cover
