@@ -22,12 +22,10 @@ def seconds(value: Any, what: str = "time") -> float:
     """A finite float from a JSON number or numeric string (bools and NaN refused)."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{what} is {value!r}, not a number")
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError(f"{what} is empty")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{what} is empty")
     try:
-        out = float(value)
+        out = float(value)  # takes surrounding blanks, not other characters str.strip() would drop
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{what} {value!r} is not a number") from None
     if not math.isfinite(out):

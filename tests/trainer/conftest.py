@@ -46,7 +46,7 @@ def feature_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with offline():
         build(BuildConfig(sources=["ego4d", "howto100m", "miradata", "webvid", "hdvila"], manifests=root / "sample" / "manifests",
                           corpus=root / "corpus", media_root=root / "sample" / "media", recipe=recipe, runner="local",
-                          workers=2))
+                          workers=2, allow_private_hosts=True))
     precompress(PrecompressConfig(corpus=root / "corpus", encoder="umt-tiny", t_min=4, t_max=8, clips_per_batch=8))
     return root / "corpus"
 

@@ -56,7 +56,7 @@ def save_checkpoint(run: Path, step: int, model: torch.nn.Module, optimizer: Any
     """Write checkpoint `step` (collective: every rank calls it); returns its folder on rank 0."""
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-    from longvid.shards.writer import atomic_write_text
+    from longvid.atomic import atomic_write_text
 
     root = Path(run) / "checkpoints"
     final, tmp = root / f"step-{step:07d}", root / f".step-{step:07d}.tmp"

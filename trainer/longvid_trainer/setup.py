@@ -125,6 +125,6 @@ def optimizer_and_schedule(config: TrainConfig, params: list[torch.nn.Parameter]
 
 
 def write_json(path: Path, doc: Any) -> None:
-    from longvid.shards.writer import atomic_write_text
+    from longvid.atomic import atomic_write_text
 
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n")
