@@ -27,7 +27,7 @@ from longvid.build import staging
 from longvid.build.stages import Stage
 from longvid.run.resources import Resources
 from longvid.shards.appender import ShardAppender, discard_partial, partial_path, read_journal, resumable, shard_lock
-from longvid.shards.format import Sample
+from longvid.shards.format import Sample, member_at
 from longvid.shards.writer import read_stats, shard_done
 
 SYNC_BYTES = 256 << 20  # make appended samples durable (and hand them over) at least this often
@@ -83,6 +83,7 @@ def write_job(job: ShardJob) -> dict[str, Any]:
     """Write one shard (skipped when current); returns {"stats": ..., "errors": [...]}."""
     with shard_lock(job.shard_dir, job.name):
         if is_current(job):
+            discard_partial(job.shard_dir, job.name)  # a journal left by a kill just after the finish
             return {"stats": read_stats(job.shard_dir, job.name), "errors": []}
         if shard_done(job.shard_dir, job.name):
             give_back(job.corpus, job.name, job.shard_dir / f"{job.name}.tar",
@@ -101,7 +102,10 @@ def write_job(job: ShardJob) -> dict[str, Any]:
 
 
 def _append_all(job: ShardJob, appender: ShardAppender) -> tuple[list[dict[str, Any]], list[str]]:
-    done = {r["key"] for r in appender.rows}
+    done = {r["key"]: r for r in appender.rows}  # journaled by a killed writer: hand them over (again)
+    for s in job.samples:
+        if s["key"] in done:
+            _hand_over_row(job, s, done[s["key"]])
     pending: list[dict[str, Any]] = []
     pending_bytes, errors = 0, []
     for s, doc in zip(job.samples, staged_docs(job.samples)):
@@ -127,11 +131,14 @@ def _hand_over(job: ShardJob, appender: ShardAppender, pending: list[dict[str, A
     """Make the appended samples durable, then drop their staged copies (and spent media)."""
     rows = {r["key"]: r for r in appender.sync()}
     for s in pending:
-        row = rows[s["key"]]
-        folder = Path(s["folder"])
-        staging.hand_over(folder, s["key"], job.name, row["header_offset"][row["member"].index("mp4")])
-        if not job.keep_media:
-            remove_spent_media(folder)
+        _hand_over_row(job, s, rows[s["key"]])
+
+
+def _hand_over_row(job: ShardJob, s: dict[str, Any], row: dict[str, Any]) -> None:
+    folder = Path(s["folder"])
+    staging.hand_over(folder, s["key"], job.name, row["header_offset"][row["member"].index("mp4")])
+    if not job.keep_media:
+        remove_spent_media(folder)
 
 
 def remove_spent_media(folder: Path) -> None:
@@ -160,9 +167,10 @@ def give_back(corpus: Path, shard: str, tar: Path, rows: list[dict[str, Any]]) -
         folder = staging.video_folder(corpus, row["video_uid"])
         held = staging.read_marker(folder, row["key"])
         i = row["member"].index("mp4")
-        if held is None or held["shard"] != shard or held["header_offset"] != row["header_offset"][i]:
-            continue
         offset, size = row["offset"][i], row["size"][i]
+        if (held is None or held["shard"] != shard or held["header_offset"] != row["header_offset"][i]
+                or not member_at(tar, row["header_offset"][i], f"{row['key']}.mp4", size)):
+            continue
         dest = staging.staged_member(folder, row["key"])
         write_atomic(dest, lambda tmp: _copy_range(tar, offset, size, tmp))
         staging.marker(folder, row["key"]).unlink(missing_ok=True)
