@@ -90,11 +90,14 @@ def fetch(work: VideoWork) -> None:
 
 
 def probe(work: VideoWork) -> None:
-    """Duration, fps, size, codec and keyframes of the fetched file (PyAV)."""
+    """Duration, fps, size, codec and keyframes of the fetched file (PyAV). A source whose videos
+    are kept whole needs no keyframes: its headers are read, and the sample's decode check (both
+    ends of the stream) stands in for the packet scan."""
     from longvid.media.probe import probe as probe_media
 
     assert work.path is not None
-    work.probe = probe_media(work.path)
+    mode, _, _ = work.segment_mode
+    work.probe = probe_media(work.path, scan=mode != "whole")
 
 
 def segment_stage(work: VideoWork) -> None:
@@ -123,6 +126,7 @@ def segment_stage(work: VideoWork) -> None:
 def make_sample(work: VideoWork, spec: Any, dst: Path) -> tuple[Any, str]:
     """(the written sample, how it was made: "as_is", "copy" or "reencode"); raises MediaError."""
     from longvid.media.probe import decodes
+    from longvid.media.probe import probe as probe_media
     from longvid.media.segment import cut, place_as_is, usable_as_is
 
     info, cut_mode = work.probe, work.params.get("segment", {}).get("cut", "copy")
@@ -140,6 +144,7 @@ def make_sample(work: VideoWork, spec: Any, dst: Path) -> tuple[Any, str]:
             result, used = cut(work.path, dst, spec.start, spec.end, mode="reencode", info=info), "reencode"
     if not decodes(dst):
         dst.unlink(missing_ok=True)
+        probe_media(work.path)  # a cut-off file says so (truncated); otherwise:
         raise MediaError("not_video", f"the sample's first or last frames do not decode ({used}): {work.path}")
     return result, used
 

@@ -130,8 +130,11 @@ def _duration(stream, container, last_end: float | None) -> float:
     return max(last_end or 0.0, 0.0)
 
 
-def decodes(path: Path, frames: int = 3) -> bool:
-    """True if the first and the last few video frames decode (a cheap check, not a full decode)."""
+def decodes(path: Path, frames: int = 1) -> bool:
+    """True if the first frames decode and so do the first frames of the last keyframe's group of
+    pictures: both ends of the stream are there and decodable. A cheap check (a few frames at each
+    end, whatever the video's length), not a full decode; the probe's packet scan has already
+    seen every packet."""
     av = _av()
     try:
         container = _open(path)
@@ -139,23 +142,26 @@ def decodes(path: Path, frames: int = 3) -> bool:
         return False
     try:
         stream = container.streams.video[0]
-        head = 0
-        for _ in container.decode(stream):
-            head += 1
-            if head >= frames:
-                break
-        if head == 0:
+        if _decoded(container, stream, frames) == 0:
             return False
         duration = _duration(stream, container, None)
-        if stream.time_base and duration > 2.0:  # seek to ~1 s before the end, then decode to the end
-            target = int((Fraction(duration - 1.0).limit_denominator(1_000_000)) / stream.time_base)
-            target += int(stream.start_time or 0)
+        if stream.time_base and duration > 0:  # the keyframe at or before the last frame
+            near_end = max(0.0, duration - 0.01)
+            target = int(Fraction(near_end).limit_denominator(1_000_000) / stream.time_base) + int(stream.start_time or 0)
             container.seek(target, stream=stream, backward=True, any_frame=False)
-        tail = 0
-        for _ in container.decode(stream):
-            tail += 1
-        return tail > 0
+            return _decoded(container, stream, frames) > 0
+        return True
     except (av.error.FFmpegError, OSError, ValueError):
         return False
     finally:
         container.close()
+
+
+def _decoded(container, stream, limit: int) -> int:
+    """Decode up to `limit` frames from the current position; how many came out."""
+    n = 0
+    for _ in container.decode(stream):
+        n += 1
+        if n >= limit:
+            break
+    return n
