@@ -12,7 +12,9 @@ workers still finishing) and rerun repeats no finished work and ends with byte-i
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -156,27 +158,47 @@ def build(config: BuildConfig) -> dict[str, Any]:
     corpus = Path(config.corpus)
     recipe = load_recipe(config.recipe)
     existed = corpus.exists()
-    with corpus_lock(corpus):
+    with corpus_lock(corpus), DiskMonitor(corpus) as disk, ThreadPoolExecutor(1) as helper:
+        if config.runner == "ray" and not (config.address or os.environ.get("RAY_ADDRESS")):
+            prepared = helper.submit(prepare, config, corpus)  # a private Ray takes seconds to start
+            runner = make_runner(config.runner, workers=config.workers)
+            _result_or_close(prepared, runner)
+        else:  # a cluster is checked before any work
+            runner = _start(config, corpus, existed)
+            _result_or_close(helper.submit(prepare, config, corpus), runner)
         try:
-            runner = make_runner(config.runner, address=config.address, workers=config.workers)
-        except BaseException:
-            if not existed:  # nothing was done: leave no corpus folder behind
-                shutil.rmtree(corpus, ignore_errors=True)
-            raise
-        try:
-            with DiskMonitor(corpus) as disk:
-                summary = _build(config, corpus, recipe, runner)
+            flow, stats, progress = run_flow(config, corpus, recipe, runner)
+            finished = helper.submit(finish, corpus, recipe, flow.jobs, stats, progress)
         finally:
-            runner.close()
-        summary["disk"] = disk_summary(corpus, disk.peak)
-        update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
-                                            "sources": config.sources, "summary": summary})
+            runner.close()  # while the catalog is written
+        summary = finished.result()
+    summary["disk"] = disk_summary(corpus, disk.peak)
+    update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
+                                        "sources": config.sources, "summary": summary})
     config.log(f"[build] disk: peak {summary['disk']['peak_bytes'] / 2**20:.1f} MiB, "
                f"{summary['disk']['peak_over_shards']:.2f}x the shards")
     return summary
 
 
-def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> dict[str, Any]:
+def _start(config: BuildConfig, corpus: Path, existed: bool) -> Any:
+    try:
+        return make_runner(config.runner, address=config.address, workers=config.workers)
+    except BaseException:
+        if not existed:  # nothing was done: leave no corpus folder behind
+            shutil.rmtree(corpus, ignore_errors=True)
+        raise
+
+
+def _result_or_close(future: Future, runner: Any) -> None:
+    try:
+        future.result()
+    except BaseException:
+        runner.close()
+        raise
+
+
+def prepare(config: BuildConfig, corpus: Path) -> None:
+    """Everything before the videos: --force, leftovers of killed runs, the ingest."""
     shard_dir = corpus / "shards"
     if config.force:
         for folder in (corpus / "staging", shard_dir):
@@ -188,6 +210,9 @@ def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> di
     clean_partial(shard_dir)
     staging.clean_attempts(corpus / "staging")
 
+
+def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> tuple[Flow, dict[str, Any], Progress]:
+    """Every video through its stages and every shard written; the errors and probes tables."""
     progress = Progress(total_videos=count_videos(corpus, config.sources))
     config.log(f"[build] {progress.total_videos} videos from {', '.join(config.sources)} on {runner.describe()}")
     params = dict(recipe.stages)
@@ -198,7 +223,7 @@ def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> di
                                                keep_media=config.keep_media),
                 write=write_job, video_resources=registry.stage("segment").resources,
                 write_resources=registry.stage("write").resources,
-                make_job=lambda name, samples: ShardJob(corpus, name, tuple(samples), config.keep_media),
+                make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples), config.keep_media, final),
                 prefix=recipe.shard_prefix, planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples))
     write_errors: list[dict[str, Any]] = []
     stats: dict[str, dict[str, Any]] = {}
@@ -208,18 +233,25 @@ def _build(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> di
             errors.write_all(result["errors"])
             probes.write(result["probe"])
 
-        def on_shard(job: ShardJob, done: dict[str, Any]) -> None:
-            stats[job.name] = done["stats"]
+        def on_write(name: str, done: dict[str, Any]) -> None:
             write_errors.extend(done["errors"])
-            progress.shard(len(flow.jobs))
+            if done["stats"] is not None:
+                stats[name] = done["stats"]
+                progress.shard(len(flow.jobs))
 
-        flow.run(video_tasks(corpus, config.sources), on_video, on_shard)
+        flow.run(video_tasks(corpus, config.sources), on_video, on_write)
         errors.write_all(sorted(write_errors, key=lambda e: e["locator"]))
     progress.failures.update(f"{e['stage']}:{e['cause']}" for e in write_errors)
+    return flow, stats, progress
+
+
+def finish(corpus: Path, recipe: Recipe, names: list[str], stats: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """After the last shard: leftovers removed, wids.json, the clips and shards tables, the summary."""
+    shard_dir = corpus / "shards"
     staging.clean_attempts(corpus / "staging")  # what workers of a killed run left, once they are gone
-    remove_stale(shard_dir, recipe.shard_prefix, set(flow.jobs))
-    write_wids(shard_dir, flow.jobs)
-    write_catalog(corpus, flow.jobs, stats)
+    remove_stale(shard_dir, recipe.shard_prefix, set(names))
+    write_wids(shard_dir, names)
+    write_catalog(corpus, names, stats)
     summary = progress.summary()
     progress.show(force=True)
     progress.print_summary(summary)

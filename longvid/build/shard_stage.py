@@ -36,12 +36,14 @@ SYNC_SAMPLES = 64
 
 @dataclass(frozen=True)
 class ShardJob:
-    """Everything one shard task needs (picklable)."""
+    """Everything one shard task needs (picklable): the shard's samples so far, all of them; a
+    job that is not `final` makes them durable in the partial shard and leaves it open."""
 
     corpus: Path
     name: str
     samples: tuple[dict[str, Any], ...]  # key, bytes, json_bytes, folder, source, video_uid
     keep_media: bool = False
+    final: bool = True
 
     @property
     def shard_dir(self) -> Path:
@@ -80,12 +82,15 @@ def is_current(job: ShardJob) -> bool:
 
 
 def write_job(job: ShardJob) -> dict[str, Any]:
-    """Write one shard (skipped when current); returns {"stats": ..., "errors": [...]}."""
+    """Write one shard, or the next part of it (skipped when already there); returns
+    {"stats": ... (None while the shard is open), "errors": [...]}."""
     with shard_lock(job.shard_dir, job.name):
-        if is_current(job):
+        if job.final and is_current(job):
             discard_partial(job.shard_dir, job.name)  # a journal left by a kill just after the finish
             return {"stats": read_stats(job.shard_dir, job.name), "errors": []}
-        if shard_done(job.shard_dir, job.name):
+        if not job.final and _finished_so_far(job):
+            return {"stats": None, "errors": []}
+        if shard_done(job.shard_dir, job.name):  # a shard of another plan: its samples go back first
             give_back(job.corpus, job.name, job.shard_dir / f"{job.name}.tar",
                       _index_rows(job.shard_dir / f"{job.name}.parquet"))
         keys = [s["key"] for s in job.samples]
@@ -93,15 +98,29 @@ def write_job(job: ShardJob) -> dict[str, Any]:
             give_back(job.corpus, job.name, partial_path(job.shard_dir, job.name), read_journal(job.shard_dir, job.name))
         appender = ShardAppender.open(job.shard_dir, job.name, keys)
         try:
-            errors, written = _append_all(job, appender)
-            stats = appender.finish({"keys_sha256": keys_digest(written)})
+            errors = _append_all(job, appender)
+            if not job.final:
+                appender.sync()
+                appender.close()
+                return {"stats": None, "errors": errors}
+            stats = appender.finish({"keys_sha256": keys_digest(r["key"] for r in appender.rows)})
         except BaseException:
             appender.close()
             raise
     return {"stats": stats.to_json(), "errors": errors}
 
 
-def _append_all(job: ShardJob, appender: ShardAppender) -> tuple[list[dict[str, Any]], list[str]]:
+def _finished_so_far(job: ShardJob) -> bool:
+    """True when a finished shard of this name (an earlier build's) begins with the job's samples."""
+    if not shard_done(job.shard_dir, job.name):
+        return False
+    import pyarrow.parquet as pq
+
+    keys = pq.read_table(job.shard_dir / f"{job.name}.parquet", columns=["key"]).column("key").to_pylist()
+    return keys[: len(job.samples)] == [s["key"] for s in job.samples]
+
+
+def _append_all(job: ShardJob, appender: ShardAppender) -> list[dict[str, Any]]:
     done = {r["key"]: r for r in appender.rows}  # journaled by a killed writer: hand them over (again)
     for s in job.samples:
         if s["key"] in done:
@@ -123,8 +142,7 @@ def _append_all(job: ShardJob, appender: ShardAppender) -> tuple[list[dict[str, 
             _hand_over(job, appender, pending)
             pending, pending_bytes = [], 0
     _hand_over(job, appender, pending)
-    lost = {e["locator"] for e in errors}
-    return errors, [s["key"] for s in job.samples if s["key"] not in lost]
+    return errors
 
 
 def _hand_over(job: ShardJob, appender: ShardAppender, pending: list[dict[str, Any]]) -> None:
@@ -213,4 +231,4 @@ def remove_stale(shard_dir: Path, prefix: str, keep: set[str]) -> list[Path]:
     return removed
 
 
-WRITE = Stage("write", write_job, Resources(cpus=1), "append staged samples to a shard tar + index + stats")
+WRITE = Stage("write", write_job, Resources(cpus=0.25), "append staged samples to a shard tar + index + stats")

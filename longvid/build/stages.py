@@ -178,7 +178,7 @@ def align(work: VideoWork) -> None:
 
 FETCH = Stage("fetch", fetch, Resources(cpus=0.5), "local file or streamed HTTP download")
 PROBE = Stage("probe", probe, Resources(cpus=0.5), "PyAV probe: duration, fps, size, codec, keyframes")
-SEGMENT = Stage("segment", segment_stage, Resources(cpus=1), "plan samples and cut them with FFmpeg")
+SEGMENT = Stage("segment", segment_stage, Resources(cpus=0.75), "plan samples and cut them with FFmpeg")
 ALIGN = Stage("align", align, Resources(cpus=0.25), "captions per sample, the sample .json")
 
 

@@ -1,13 +1,14 @@
-"""The watchdog of a private local Ray: when the driver dies, however it dies, the Ray goes too.
+"""The watchdog of a private local Ray: when the driver stops, however it stops, the Ray goes too.
 
 Ray ties its GCS and raylet to the driver (the kernel kills them when it dies), and the raylet's
 workers stop soon after, but some of its helpers (the dashboard and runtime-env agents) outlive
-a SIGKILLed driver, and a worker that is busy in a task keeps running for a while. This small
-process, started by the driver with a pipe on its stdin, records every descendant of the driver
-twice a second; when the pipe closes (the driver is gone: EOF) it SIGKILLs every recorded
-process that is still the same process (its start time unchanged), with the process group of
-those that lead one (a Ray worker leads its own, so FFmpeg children go with it), and removes
-the Ray's private temporary folder. A clean shutdown writes "exit" into the pipe first.
+the raylet, and a worker that is busy in a task keeps running for a while. This small process,
+started by the driver with a pipe on its stdin, records twice a second the Ray's processes and
+all their descendants (until the driver names the Ray's processes with a `roots PID...` line,
+every descendant of the driver). When the driver writes `exit`, or the pipe closes (the driver
+is gone: EOF), it SIGKILLs every recorded process that is still the same process (its start
+time unchanged), with the process group of those that lead one (a Ray worker leads its own, so
+FFmpeg children go with it), and removes the Ray's private temporary folder.
 
 Linux only (/proc); elsewhere the driver does not start it. Run as
 `python -m longvid.run.watchdog DRIVER_PID TEMP_DIR`.
@@ -73,20 +74,26 @@ def kill_recorded(recorded: dict[int, tuple[int, int]]) -> None:
 
 
 def watch(driver: int, temp_dir: Path) -> None:
-    """Record the driver's descendants until stdin closes; then kill them all (unless told "exit")."""
+    """Record the Ray's processes until told `exit` or stdin closes; then kill them all."""
     recorded: dict[int, tuple[int, int]] = {}
+    roots, told = [driver], b""
     stdin = sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw") else sys.stdin.buffer
-    told = b""
-    while True:
-        recorded.update(descendants(driver))
+    while b"exit" not in told:
+        for root in roots:
+            recorded.update(descendants(root))
+            st = _stat(root)
+            if root != driver and st is not None:
+                recorded[root] = (st[1], st[2])
         ready, _, _ = select.select([stdin], [], [], POLL_SECONDS)
         if ready:
-            data = os.read(stdin.fileno(), 64)
-            told += data
+            data = os.read(stdin.fileno(), 4096)
             if not data:
                 break
-    if b"exit" not in told:
-        kill_recorded(recorded)
+            told += data
+            for line in told.split(b"\n")[:-1]:
+                if line.startswith(b"roots "):
+                    roots = [int(pid) for pid in line.split()[1:]]
+    kill_recorded(recorded)
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -5,9 +5,10 @@ While a shard is being written its tar grows as `.<name>.tar.partial`, and a jou
 sample made durable by `sync()`: the tar is fsynced first, then the journal. A writer killed at
 any moment leaves a tar whose journaled prefix is complete; `ShardAppender.open` truncates the
 tar to that prefix and goes on, so a resumed shard has the same bytes as an uninterrupted one
-(USTAR headers with fixed fields, as `longvid.shards.writer`). `finish()` closes the archive
-(two zero blocks, padded to tar's 10 KiB record), writes the index, renames the tar into place
-and writes the stats last.
+(USTAR headers with fixed fields, as `longvid.shards.writer`); reopening costs nothing but the
+journal read, so a shard can be written in several sittings, even by several processes in turn.
+`finish()` closes the archive (two zero blocks, padded to tar's 10 KiB record), hashes it in one
+read, writes the index, renames the tar into place and writes the stats last.
 
 Two writers of one shard never run at once: `shard_lock` is an exclusive flock held while
 writing (a stale writer of a killed build holds it until it dies). `member_at` checks that a
@@ -70,11 +71,11 @@ def holder_of(shard_dir: Path, shard: str, header_offset: int, name: str, size: 
 class ShardAppender:
     """Write shard `name` sample by sample; resumable (see the module docstring)."""
 
-    def __init__(self, shard_dir: Path, name: str, rows: list[dict[str, Any]], out: BinaryIO, sha: Any, pos: int):
+    def __init__(self, shard_dir: Path, name: str, rows: list[dict[str, Any]], out: BinaryIO, pos: int):
         self.shard_dir, self.name = Path(shard_dir), name
         self.rows = rows  # durable (journaled) rows, then appended ones not yet synced
         self._durable = len(rows)
-        self._out, self._sha, self.pos = out, sha, pos
+        self._out, self.pos = out, pos
         self._keys = {r["key"] for r in rows}
         self._journal = open(journal_path(shard_dir, name), "ab")
 
@@ -89,11 +90,9 @@ class ShardAppender:
         end = rows[-1]["end"]
         out = open(partial_path(shard_dir, name), "r+b")
         out.truncate(end)
-        sha = hashlib.sha256()
-        while block := out.read(min(COPY_CHUNK, end - out.tell())):
-            sha.update(block)
+        out.seek(end)
         _rewrite_journal(shard_dir, name, rows)
-        return cls(shard_dir, name, rows, out, sha, end)
+        return cls(shard_dir, name, rows, out, end)
 
     @classmethod
     def fresh(cls, shard_dir: Path, name: str) -> ShardAppender:
@@ -101,7 +100,7 @@ class ShardAppender:
         Path(shard_dir).mkdir(parents=True, exist_ok=True)
         journal_path(shard_dir, name).unlink(missing_ok=True)
         out = open(partial_path(shard_dir, name), "w+b")
-        return cls(shard_dir, name, [], out, hashlib.sha256(), 0)
+        return cls(shard_dir, name, [], out, 0)
 
     def append(self, sample: Sample) -> dict[str, Any]:
         """Write one sample's members (not yet durable: see `sync`); returns its index row."""
@@ -144,11 +143,15 @@ class ShardAppender:
         self._write(bytes(-self.pos % RECORD))
         self._out.flush()
         os.fsync(self._out.fileno())
+        self._out.seek(0)
+        sha = hashlib.sha256()
+        while block := self._out.read(COPY_CHUNK):
+            sha.update(block)
         self._out.close()
         self._journal.close()
         rows = [{k: v for k, v in r.items() if k != "end"} for r in self.rows]
         stats = ShardStats(shard=self.name, samples=len(rows), members=sum(len(r["member"]) for r in rows),
-                           bytes=self.pos, sha256=self._sha.hexdigest(),
+                           bytes=self.pos, sha256=sha.hexdigest(),
                            duration=math.fsum(r["duration"] for r in rows),
                            sources=dict(Counter(r["source"] for r in rows)), extra=dict(extra_stats or {}))
         text = json.dumps(stats.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -169,7 +172,6 @@ class ShardAppender:
 
     def _write(self, data: bytes) -> None:
         self._out.write(data)
-        self._sha.update(data)
         self.pos += len(data)
 
     def _copy(self, value: Member, size: int) -> None:

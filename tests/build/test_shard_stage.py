@@ -141,3 +141,20 @@ def test_a_member_that_is_nowhere_is_an_error_row_and_its_video_is_redone_next_t
     assert [(e["stage"], e["cause"], e["locator"]) for e in done["errors"]] == [("write", "member_lost", lost["key"])]
     assert done["stats"]["samples"] == len(samples) - 1
     assert not (Path(lost["folder"]) / "result.json").exists()  # so the next build redoes the video
+
+
+def test_a_shard_written_in_parts_equals_one_written_at_once(tmp_path, clean):
+    """The build writes the open shard part by part while it fills (each part a new task, maybe in
+    another process): the same bytes, every sample handed over as soon as its part is durable."""
+    want, _ = clean
+    root = tmp_path / "parts"
+    samples = make_corpus(root)
+    for upto in (2, 5, 5, 8):
+        done = write_job(ShardJob(root, "longvid-000000", tuple(samples[:upto]), final=False))
+        assert done["stats"] is None and not done["errors"]
+        handed = {p.name.removesuffix(".mp4.held") for p in root.glob("staging/*/*/*.mp4.held")}
+        assert handed == {s["key"] for s in samples[:upto]}
+        assert not (root / "shards" / "longvid-000000.tar").exists()
+    done = write_job(ShardJob(root, "longvid-000000", tuple(samples)))
+    assert done["stats"]["samples"] == len(samples)
+    assert snapshot(root) == want
