@@ -175,21 +175,42 @@ class ShardAppender:
         self.pos += len(data)
 
     def _copy(self, value: Member, size: int) -> None:
+        """Append `size` bytes of a member: in the kernel (copy_file_range) when it can, else
+        through a buffer."""
         if isinstance(value, bytes):
             self._write(value)
             return
         path, offset = (value.path, value.offset) if isinstance(value, FileRange) else (value, 0)
-        buf = bytearray(min(COPY_CHUNK, max(size, 1)))
-        view = memoryview(buf)
-        left = size
         with open(path, "rb") as f:
-            f.seek(offset)
+            self._out.flush()
+            copied = _kernel_copy(f.fileno(), self._out.fileno(), offset, size, self.pos)
+            self.pos += copied
+            self._out.seek(self.pos)
+            left = size - copied
+            f.seek(offset + copied)
+            buf = bytearray(min(COPY_CHUNK, max(left, 1)))
+            view = memoryview(buf)
             while left:
                 n = f.readinto(view[: min(len(buf), left)])
                 if not n:
                     raise ValueError(f"{path} ended {left} bytes early while it was written into shard {self.name}")
                 self._write(view[:n])
                 left -= n
+
+
+def _kernel_copy(src: int, dst: int, offset: int, size: int, at: int) -> int:
+    """Copy up to `size` bytes from `src` at `offset` to `dst` at `at` without passing them through
+    Python; returns how many were copied (0 where the kernel cannot: the caller copies the rest)."""
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(src, dst, size - done, offset + done, at + done)
+            if n == 0:
+                break
+            done += n
+    except (AttributeError, OSError):
+        pass
+    return done
 
 
 def resumable(shard_dir: Path, name: str, keys: list[str]) -> list[dict[str, Any]]:
