@@ -140,6 +140,7 @@ def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, 
     shard_dir = Path(corpus) / "shards"
     result = staging.trusted(final, shard_dir)
     if result is not None:
+        staging.sweep_temporaries(final)
         return light(result, final), True
     attempt = staging.new_attempt(final)
     work = VideoWork(video=video, spans=spans, staging=attempt, policy=policy,

@@ -24,7 +24,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from longvid.atomic import atomic_write_text
+from longvid.atomic import atomic_write_text, is_temporary
 from longvid.shards.appender import holder_of
 from longvid.shards.format import BLOCK, FileRange
 
@@ -123,9 +123,22 @@ def read_marker(folder: Path, key: str) -> dict[str, Any] | None:
 
 
 def hand_over(folder: Path, key: str, shard: str, header_offset: int) -> None:
-    """Record that shard `shard` now holds the mp4 (durably), then drop the staged copy."""
-    atomic_write_text(marker(folder, key), json.dumps({"shard": shard, "header_offset": header_offset}))
+    """Record that shard `shard` now holds the mp4 (durably), then drop the staged copy. The marker
+    is written in place: a torn one (a kill mid-write) is unreadable, and the staged copy, removed
+    only after it, is still there."""
+    marker(folder, key).write_text(json.dumps({"shard": shard, "header_offset": header_offset}), encoding="utf-8")
     staged_member(folder, key).unlink(missing_ok=True)
+
+
+def sweep_temporaries(folder: Path) -> None:
+    """Remove temporary files a killed writer left in a video's folder."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if is_temporary(name):
+            (folder / name).unlink(missing_ok=True)
 
 
 def all_handed_over(folder: Path, result: dict[str, Any]) -> bool:
