@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -157,18 +158,24 @@ def process(item: tuple[dict[str, Any], list[dict[str, Any]]], *, corpus: Path, 
 def build(config: BuildConfig) -> dict[str, Any]:
     """Run the whole build; returns the summary also written to CORPUS/build.json."""
     corpus = Path(config.corpus)
-    recipe = load_recipe(config.recipe)
+    recipe = task_recipe(config, load_recipe(config.recipe))
     existed = corpus.exists()
+    progress = Progress(total_videos=0)
     with corpus_lock(corpus), DiskMonitor(corpus) as disk, ThreadPoolExecutor(1) as helper:
         if config.runner == "ray" and not (config.address or os.environ.get("RAY_ADDRESS")):
-            prepared = helper.submit(prepare, config, corpus)  # a private Ray takes seconds to start
-            runner = make_runner(config.runner, workers=config.workers)
-            _result_or_close(prepared, runner)
+            # a private Ray takes seconds to start: meanwhile, ingest and process the first videos here
+            ray_up = threading.Event()
+            prepared = helper.submit(prepare, config, corpus, recipe, ray_up)
+            try:
+                runner = make_runner(config.runner, workers=config.workers)
+            finally:
+                ray_up.set()
         else:  # a cluster is checked before any work
             runner = _start(config, corpus, existed)
-            _result_or_close(helper.submit(prepare, config, corpus), runner)
+            prepared = helper.submit(prepare, config, corpus, recipe, None)
         try:
-            flow, stats, progress = run_flow(config, corpus, recipe, runner)
+            warmed = prepared.result()
+            flow, stats = run_flow(config, corpus, recipe, runner, progress, warmed)
             finished = helper.submit(finish, corpus, recipe, flow.jobs, stats, progress)
         finally:
             runner.close()  # while the catalog is written
@@ -181,6 +188,19 @@ def build(config: BuildConfig) -> dict[str, Any]:
     return summary
 
 
+def task_recipe(config: BuildConfig, recipe: Recipe) -> Recipe:
+    """The recipe the video tasks get: the command line's settings over the file's."""
+    if config.max_video_bytes is None:
+        return recipe
+    params = {**recipe.stages, "fetch": {**recipe.stage("fetch"), "max_bytes": config.max_video_bytes}}
+    return Recipe(recipe.name, params, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples, recipe.text)
+
+
+def video_function(config: BuildConfig, corpus: Path, recipe: Recipe) -> Callable[..., tuple[dict[str, Any], bool]]:
+    """What a video task runs (see `process`), bound to this build."""
+    return partial(process, corpus=corpus, policy=config.policy, recipe=recipe, keep_media=config.keep_media)
+
+
 def _start(config: BuildConfig, corpus: Path, existed: bool) -> Any:
     try:
         return make_runner(config.runner, address=config.address, workers=config.workers)
@@ -190,16 +210,10 @@ def _start(config: BuildConfig, corpus: Path, existed: bool) -> Any:
         raise
 
 
-def _result_or_close(future: Future, runner: Any) -> None:
-    try:
-        future.result()
-    except BaseException:
-        runner.close()
-        raise
-
-
-def prepare(config: BuildConfig, corpus: Path) -> None:
-    """Everything before the videos: --force, leftovers of killed runs, the ingest."""
+def prepare(config: BuildConfig, corpus: Path, recipe: Recipe, until: threading.Event | None) -> set[str]:
+    """Everything before the flow: --force, leftovers of killed runs, the ingest; then, until
+    `until` is set (the private Ray is up), the first videos processed here as a worker would.
+    Returns the video_uids processed so (their staged results are what the flow finds)."""
     shard_dir = corpus / "shards"
     if config.force:
         for folder in (corpus / "staging", shard_dir):
@@ -210,18 +224,24 @@ def prepare(config: BuildConfig, corpus: Path) -> None:
     shard_dir.mkdir(parents=True, exist_ok=True)
     clean_partial(shard_dir)
     staging.clean_attempts(corpus / "staging")
+    warmed: set[str] = set()
+    if until is not None:
+        work = video_function(config, corpus, recipe)
+        for item in video_tasks(corpus, config.sources):
+            if until.is_set():
+                break
+            if not work(item)[1]:
+                warmed.add(item[0]["video_uid"])
+    return warmed
 
 
-def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> tuple[Flow, dict[str, Any], Progress]:
+def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any, progress: Progress,
+             warmed: set[str]) -> tuple[Flow, dict[str, Any]]:
     """Every video through its stages and every shard written; the errors and probes tables."""
-    progress = Progress(total_videos=count_videos(corpus, config.sources))
-    config.log(f"[build] {progress.total_videos} videos from {', '.join(config.sources)} on {runner.describe()}")
-    params = dict(recipe.stages)
-    if config.max_video_bytes is not None:
-        params["fetch"] = {**params.get("fetch", {}), "max_bytes": config.max_video_bytes}
-    recipe = Recipe(recipe.name, params, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples, recipe.text)
-    flow = Flow(runner=runner, process=partial(process, corpus=corpus, policy=config.policy, recipe=recipe,
-                                               keep_media=config.keep_media),
+    progress.total_videos = count_videos(corpus, config.sources)
+    config.log(f"[build] {progress.total_videos} videos from {', '.join(config.sources)} on {runner.describe()}"
+               + (f" ({len(warmed)} done here while it started)" if warmed else ""))
+    flow = Flow(runner=runner, process=video_function(config, corpus, recipe),
                 write=write_job, video_resources=registry.stage("segment").resources,
                 write_resources=registry.stage("write").resources,
                 make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples), config.keep_media, final),
@@ -230,7 +250,7 @@ def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> 
     stats: dict[str, dict[str, Any]] = {}
     with TableWriter(corpus, "errors", "build") as errors, TableWriter(corpus, "probes", "build") as probes:
         def on_video(result: dict[str, Any], resumed: bool) -> None:
-            progress.video(result, resumed)
+            progress.video(result, resumed and result["video_uid"] not in warmed)
             errors.write_all(result["errors"])
             probes.write(result["probe"])
 
@@ -243,7 +263,7 @@ def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any) -> 
         flow.run(video_tasks(corpus, config.sources), on_video, on_write)
         errors.write_all(sorted(write_errors, key=lambda e: e["locator"]))
     progress.failures.update(f"{e['stage']}:{e['cause']}" for e in write_errors)
-    return flow, stats, progress
+    return flow, stats
 
 
 def finish(corpus: Path, recipe: Recipe, names: list[str], stats: dict[str, Any], progress: Progress) -> dict[str, Any]:

@@ -150,7 +150,11 @@ def test_sigkilled_driver_takes_its_private_ray_with_it(sample, recipe, tmp_path
     proc = subprocess.Popen(args, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     seen: dict[int, tuple[int, int]] = {}
-    while not any((tmp_path / "corpus" / "staging").glob("*/*/result.json")):  # Ray up, tasks running
+    def tasks_running() -> bool:  # Ray's workers are up and the flow has results
+        workers = [pid for pid in seen if running(pid, seen[pid][1]).startswith("ray::")]
+        return bool(workers) and any((tmp_path / "corpus" / "staging").glob("*/*/result.json"))
+
+    while not tasks_running():
         assert proc.poll() is None and time.monotonic() < deadline, "the build never got going"
         seen.update(descendants(proc.pid))
         time.sleep(0.05)
