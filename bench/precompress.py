@@ -102,7 +102,7 @@ def ensure_corpus(work: Path, n: int, log: Callable[[str], None] = print, seed: 
     done = [p for p in shard_dir.glob("*.tar") if shard_done(shard_dir, p.name.removesuffix(".tar"))]
     if (corpus / "build.json").is_file() and done:
         return corpus
-    from longvid.build.build import BuildConfig, build
+    from longvid.pipeline.build import BuildConfig, build
     from longvid.sample.videos import make_videos
 
     specs = video_specs(n, seed)

@@ -41,7 +41,7 @@ def free_port() -> int:
 def run_demo(out: Path, *, small: bool = True, runner: str = "ray", workers: int | None = None,
              log: Callable[[str], None] = print, show: Callable[[str], None] = print) -> dict:
     """Sample -> build (with the sample's HTTP rows served) -> stats and SQL; returns the summary."""
-    from longvid.build.build import BuildConfig, build
+    from longvid.pipeline.build import BuildConfig, build
     from longvid.catalog.sql import query, render
     from longvid.catalog.stats import render_stats
     from longvid.hico.precompress import PrecompressConfig

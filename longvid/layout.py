@@ -3,7 +3,7 @@
     CORPUS/build.json                 recipe, versions, input fingerprints, summary
     CORPUS/catalog/<table>/*.parquet  the catalog tables (DuckDB reads them)
     CORPUS/media/<source>/            fetched source videos (a cache)
-    CORPUS/staging/<source>/<id>/     one video's staged work (longvid.build.staging)
+    CORPUS/staging/<source>/<id>/     one video's staged work (longvid.pipeline.staging)
     CORPUS/shards/                    the shard tars, their indexes and stats, wids.json
     CORPUS/features/<tag>/            cached HiCo features, one tar per video shard
 """

@@ -18,11 +18,11 @@ SOURCES: dict[str, str] = {
 }
 
 STAGES: dict[str, str] = {
-    "fetch": "longvid.build.stages:FETCH",
-    "probe": "longvid.build.stages:PROBE",
-    "segment": "longvid.build.stages:SEGMENT",
-    "align": "longvid.build.stages:ALIGN",
-    "write": "longvid.build.shard_stage:WRITE",
+    "fetch": "longvid.pipeline.stages:FETCH",
+    "probe": "longvid.pipeline.stages:PROBE",
+    "segment": "longvid.pipeline.stages:SEGMENT",
+    "align": "longvid.pipeline.stages:ALIGN",
+    "write": "longvid.pipeline.shard_stage:WRITE",
 }
 
 # Feature encoders for `longvid precompress`: factories (name, weights, resolution, device, dtype)
@@ -51,7 +51,7 @@ def source(name: str) -> Any:
 
 
 def stage(name: str) -> Any:
-    """The build stage registered as `name` (a longvid.build.stages.Stage)."""
+    """The build stage registered as `name` (a longvid.pipeline.stages.Stage)."""
     return resolve(STAGES, name, "stage")
 
 

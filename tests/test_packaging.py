@@ -17,7 +17,7 @@ def test_every_package_is_listed() -> None:
 
 
 def test_schemas_and_recipes_load_as_package_data() -> None:
-    from longvid.build.recipe import load_recipe
+    from longvid.pipeline.recipe import load_recipe
     from longvid.catalog.schema import json_schema, table_names, table_schema
 
     assert {"videos", "spans", "errors", "clips", "shards"} <= set(table_names())

@@ -27,8 +27,8 @@ def build(
     keep_media: bool = typer.Option(False, "--keep-media", help="keep fetched media after their samples are in shards"),
 ) -> None:
     """Ingest, fetch, probe, segment, align captions and write WebDataset shards; resumable."""
-    from longvid.build.build import BuildConfig
-    from longvid.build.build import build as run_build
+    from longvid.pipeline.build import BuildConfig
+    from longvid.pipeline.build import build as run_build
     from longvid.registry import parse_source_list
 
     with clear_errors():

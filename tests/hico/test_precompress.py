@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
-from longvid.build.build import BuildConfig, build  # noqa: E402
+from longvid.pipeline.build import BuildConfig, build  # noqa: E402
 from longvid.catalog.sql import query  # noqa: E402
 from longvid.cli.main import app  # noqa: E402
 from longvid.hico.dataset import FeatureDataset, feature_shards  # noqa: E402

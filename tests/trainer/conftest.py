@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.build.conftest import REPO, offline, write_recipe
+from tests.pipeline.conftest import REPO, offline, write_recipe
 
 DECODERS = ("decord", "av", "torchcodec", "cv2")
 
@@ -34,7 +34,7 @@ sys.meta_path.insert(0, _BlockDecoders())
 @pytest.fixture(scope="session")
 def feature_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A corpus with video shards and one feature cache (tiny UMT, 4-8 frames per sample)."""
-    from longvid.build.build import BuildConfig, build
+    from longvid.pipeline.build import BuildConfig, build
     from longvid.hico.precompress import PrecompressConfig
     from longvid.hico.run import precompress
     from longvid.sample.make import make_sample

@@ -35,7 +35,7 @@ def test_two_processes_match_one(engine: list[str], one_process: list[float], ba
 def ray_address() -> str:
     """A local Ray for this module (or the one this test session already started)."""
     ray = pytest.importorskip("ray")
-    from tests.build.conftest import offline
+    from tests.pipeline.conftest import offline
 
     started_here = not ray.is_initialized()
     if started_here:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from longvid.build.build import BuildConfig, build
+from longvid.pipeline.build import BuildConfig, build
 from longvid.catalog.sql import query
-from tests.build.conftest import offline
+from tests.pipeline.conftest import offline
 from tests.support.fault_server import fault_server
 
 HEADER = ["videoid", "contentUrl", "duration", "page_dir", "name"]  # results_2M_*.csv

@@ -3,7 +3,7 @@ reference build of it (local runner), one Ray for the whole session, and helpers
 `longvid build` CLI in a child process and to read a corpus back.
 
 Everything is session-scoped and made once: the sample (~5 s), the reference build (~2 s) and
-the Ray (~5-10 s to start) are shared by every test module in tests/build/.
+the Ray (~5-10 s to start) are shared by every test module in tests/pipeline/.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from longvid.build.build import BuildConfig, build
+from longvid.pipeline.build import BuildConfig, build
 from longvid.catalog.sql import query
 from longvid.sample.make import make_sample
 from longvid.sample.server import serve

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from longvid.build.build import BuildConfig, build
-from longvid.build.disk import disk_bytes
-from tests.build.conftest import SOURCES, WORKERS, child_env, cli_args, clip_keys, offline, start_build
+from longvid.pipeline.build import BuildConfig, build
+from longvid.pipeline.disk import disk_bytes
+from tests.pipeline.conftest import SOURCES, WORKERS, child_env, cli_args, clip_keys, offline, start_build
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """End to end on a real local Ray (the default runner): the small sample, its URL-only videos
 served over loopback HTTP, samples from all five sources, and `longvid stats` reporting them.
 
-The Ray is the session's (tests/build/conftest.py: started once); the build finds it running
+The Ray is the session's (tests/pipeline/conftest.py: started once); the build finds it running
 and uses it, as it would a cluster given with --address.
 """
 
@@ -12,11 +12,11 @@ from collections import Counter
 import pytest
 from typer.testing import CliRunner
 
-from longvid.build.build import BuildConfig, build
+from longvid.pipeline.build import BuildConfig, build
 from longvid.catalog.sql import query
 from longvid.catalog.stats import stats
 from longvid.cli.main import app
-from tests.build.conftest import (
+from tests.pipeline.conftest import (
     SOURCES,
     WORKERS,
     build_errors,

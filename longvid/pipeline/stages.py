@@ -4,7 +4,7 @@ A stage is a small declared object (name, resources, one function over a VideoWo
 by name in longvid/registry.py, so a recipe can list it. A stage that fails raises MediaError;
 `run_video` turns it into an error row with the stage's name and stops that video's chain.
 Everything a video's stages write goes into its attempt folder (`VideoWork.staging`, see
-longvid.build.staging), except the fetched media (CORPUS/media/, a cache). Nothing here
+longvid.pipeline.staging), except the fetched media (CORPUS/media/, a cache). Nothing here
 imports Ray: the same code runs in a unit test, a thread or a Ray task.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from longvid.build.align import captions_for
-from longvid.build.segmenting import segment
-from longvid.build.staging import write_result as write_result_file
+from longvid.pipeline.align import captions_for
+from longvid.pipeline.segmenting import segment
+from longvid.pipeline.staging import write_result as write_result_file
 from longvid.keys import sample_key
 from longvid.media.errors import MediaError
 from longvid.media.locations import LocationPolicy
@@ -203,7 +203,7 @@ def run_video(work: VideoWork, stages: list[Stage]) -> dict[str, Any]:
 
 
 def write_result(work: VideoWork) -> dict[str, Any]:
-    """The video's result, written last into its attempt folder (see longvid.build.staging)."""
+    """The video's result, written last into its attempt folder (see longvid.pipeline.staging)."""
     result = {
         "video_uid": work.video["video_uid"], "source": work.video["source"],
         "samples": work.samples, "errors": work.errors, "fetch": work.fetch,

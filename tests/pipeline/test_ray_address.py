@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.build.conftest import child_env, cli_args, free_port
+from tests.pipeline.conftest import child_env, cli_args, free_port
 
 pytestmark = pytest.mark.slow
 

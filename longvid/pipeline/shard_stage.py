@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from longvid.atomic import write_atomic
-from longvid.build import staging
-from longvid.build.stages import Stage
+from longvid.pipeline import staging
+from longvid.pipeline.stages import Stage
 from longvid.run.resources import Resources
 from longvid.shards.appender import ShardAppender, discard_partial, partial_path, read_journal, resumable, shard_lock
 from longvid.shards.format import Sample, member_at

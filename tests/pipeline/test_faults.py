@@ -17,9 +17,9 @@ from collections import Counter
 
 import pytest
 
-from longvid.build.build import BuildConfig, build
+from longvid.pipeline.build import BuildConfig, build
 from longvid.catalog.sql import query
-from tests.build.conftest import (
+from tests.pipeline.conftest import (
     WORKERS,
     build_errors,
     check_shards_finished,

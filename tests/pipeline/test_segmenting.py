@@ -1,5 +1,5 @@
-"""Unit tests of the segmenting modes (longvid/build/segmenting.py) and caption alignment
-(longvid/build/align.py): plain functions over numbers and span dicts, no media."""
+"""Unit tests of the segmenting modes (longvid/pipeline/segmenting.py) and caption alignment
+(longvid/pipeline/align.py): plain functions over numbers and span dicts, no media."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longvid.build.align import captions_for
-from longvid.build.recipe import load_recipe
-from longvid.build.segmenting import OVERSHOOT, MODES, Rejected, SampleSpec, segment
+from longvid.pipeline.align import captions_for
+from longvid.pipeline.recipe import load_recipe
+from longvid.pipeline.segmenting import OVERSHOOT, MODES, Rejected, SampleSpec, segment
 from longvid.errors import CAUSES
-from tests.build.conftest import SOURCES
+from tests.pipeline.conftest import SOURCES
 
 
 def span(start, end, kind="clip", text="t", origin="m.csv"):
@@ -189,7 +189,7 @@ def test_aligned_captions_lie_inside_the_sample(start, length, spans):
 
 def test_spans_equal_to_the_millisecond_make_one_sample(tmp_path):
     """HD-VILA/MiraData spans repeated with float noise must not give two samples with one key."""
-    from longvid.build.build import BuildConfig, build
+    from longvid.pipeline.build import BuildConfig, build
     from longvid.media.ffmpeg import run_ffmpeg
 
     media = tmp_path / "media" / "hdvila" / "download_videos"

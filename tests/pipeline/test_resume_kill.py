@@ -21,7 +21,7 @@ from typing import Callable
 
 import pytest
 
-from tests.build.conftest import (
+from tests.pipeline.conftest import (
     build_errors,
     check_finished_shards_whole,
     check_shards_finished,

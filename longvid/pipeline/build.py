@@ -1,9 +1,9 @@
 """`longvid build`: manifests -> ingest -> per-video stages and shard writes (on Ray) -> catalog.
 
-One build per corpus (longvid.build.lock). Every video is processed in an attempt folder of its
-own and renamed into place when complete (longvid.build.staging); samples are packed into
-shards in video order while later videos are still processed (longvid.build.flow), and each
-shard takes over its samples' files as it writes them (longvid.build.shard_stage), so at rest
+One build per corpus (longvid.pipeline.lock). Every video is processed in an attempt folder of its
+own and renamed into place when complete (longvid.pipeline.staging); samples are packed into
+shards in video order while later videos are still processed (longvid.pipeline.flow), and each
+shard takes over its samples' files as it writes them (longvid.pipeline.shard_stage), so at rest
 there is one copy of everything. A build killed at any moment (SIGKILL included, with its
 workers still finishing) and rerun repeats no finished work and ends with byte-identical shards.
 `force=True` throws staged work and shards away first. `shards/wids.json` lists the shards.
@@ -25,14 +25,14 @@ import pyarrow.parquet as pq
 
 from longvid import registry
 from longvid.atomic import is_temporary
-from longvid.build import staging
-from longvid.build.disk import DiskMonitor, disk_bytes
-from longvid.build.flow import Flow
-from longvid.build.lock import corpus_lock
-from longvid.build.progress import Progress
-from longvid.build.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
-from longvid.build.shard_stage import ShardJob, remove_stale, sample_json_bytes, staged_docs, write_job
-from longvid.build.stages import VideoWork, run_video
+from longvid.pipeline import staging
+from longvid.pipeline.disk import DiskMonitor, disk_bytes
+from longvid.pipeline.flow import Flow
+from longvid.pipeline.lock import corpus_lock
+from longvid.pipeline.progress import Progress
+from longvid.pipeline.recipe import PER_VIDEO_STAGES, Recipe, load_recipe
+from longvid.pipeline.shard_stage import ShardJob, remove_stale, sample_json_bytes, staged_docs, write_job
+from longvid.pipeline.stages import VideoWork, run_video
 from longvid.catalog.ingest import ingest, update_build_json
 from longvid.catalog.tables import TableWriter
 from longvid.layout import table_dir

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from longvid.build import staging
-from longvid.build.shard_stage import ShardJob, write_job
+from longvid.pipeline import staging
+from longvid.pipeline.shard_stage import ShardJob, write_job
 from longvid.shards.reader import iter_shard
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from longvid.build.shard_stage import ShardJob
+from longvid.pipeline.shard_stage import ShardJob
 from longvid.run.resources import Resources
 from longvid.shards.plan import ShardPlanner, shard_name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from longvid.build.build import BuildConfig, build
+from longvid.pipeline.build import BuildConfig, build
 from longvid.catalog.sql import query
 from longvid.media.ffmpeg import run_ffmpeg
 from longvid.media.probe import decodes

@@ -13,7 +13,7 @@ import pytest
 from longvid.catalog.schema import json_schema
 from longvid.catalog.sql import query
 from longvid.shards.reader import read_index, read_sample, wids_shardlist
-from tests.build.conftest import (
+from tests.pipeline.conftest import (
     SMALL_SHARDS,
     SOURCES,
     build_errors,
