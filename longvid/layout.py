@@ -6,6 +6,7 @@
     CORPUS/staging/<source>/<id>/     one video's staged work (longvid.pipeline.staging)
     CORPUS/shards/                    the shard tars, their indexes and stats, wids.json
     CORPUS/features/<tag>/            cached HiCo features, one tar per video shard
+    CORPUS/proxies/<short side>/      proxy video shards (`longvid build --proxy`), one per video shard
 """
 
 from __future__ import annotations
@@ -33,3 +34,7 @@ def media_cache(corpus: Path, source: str) -> Path:
 
 def features_root(corpus: Path) -> Path:
     return Path(corpus) / "features"
+
+
+def proxies_root(corpus: Path) -> Path:
+    return Path(corpus) / "proxies"
