@@ -74,6 +74,16 @@ class SampleFacts:
         return self.grid_frames / self.grid_fps
 
 
+def canonical_safetensors(blob: bytes) -> bytes:
+    """The same safetensors file with its header's keys sorted: `safetensors.save` writes the header
+    (and its metadata) in an order that varies from call to call, so the same tensors could give
+    other bytes. Padded with spaces to 8 bytes, as safetensors pads it; the data is untouched."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + size:]
+
+
 def feature_sample(facts: CacheFacts, shard: str, key: str, meta: dict[str, Any], sampled: SampleFacts,
                    tokens: Any, sizes: Any) -> tuple[Any, dict[str, Any]]:
     """The feature shard's members for one sample (a shards.writer.Sample) and its features row."""
@@ -83,9 +93,9 @@ def feature_sample(facts: CacheFacts, shard: str, key: str, meta: dict[str, Any]
     from longvid.shards.writer import Sample
 
     duration, t = sampled.duration, len(sampled.indices)
-    blob = save({"tokens": tokens.to(torch.bfloat16).contiguous(), "sizes": sizes.to(torch.int32).contiguous(),
-                 "frame_indices": torch.tensor(sampled.indices, dtype=torch.int32)},
-                metadata={"key": key, "encoder_tag": facts.tag})
+    blob = canonical_safetensors(save(
+        {"tokens": tokens.to(torch.bfloat16).contiguous(), "sizes": sizes.to(torch.int32).contiguous(),
+         "frame_indices": torch.tensor(sampled.indices, dtype=torch.int32)}, metadata={"key": key, "encoder_tag": facts.tag}))
     n_tokens = int(tokens.shape[0] * tokens.shape[1])
     doc = {"key": key, "source": meta["source"], "video_uid": meta["video_uid"], "captions": meta["captions"],
            "kind": meta["kind"], "duration": round(duration, 6), "vlen": sampled.vlen, "fps": sampled.fps,

@@ -2,8 +2,8 @@
 host is one clear line instead of a pool that waits forever (Ray only logs "infeasible").
 
 Pure functions over the nodes' total resources (`longvid.run.ray.RayRunner.nodes()` reads them).
-Actors are placed as Ray's SPREAD strategy places them, each on the node with the most room left;
-what remains is what decode tasks (one CPU each) can use.
+Actors are placed one by one on the node with the most room left (the total left does not depend on
+where Ray puts them); what remains is what decode tasks (one CPU each) can use.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def place_actors(nodes: list[Node], ask: Resources, count: int, what: str) -> li
     asked = describe(ask.cpus, ask.gpus, ask.memory_mb)
     if not any(n.fits(ask) for n in nodes):
         raise Infeasible(f"no node of the Ray cluster can host a {what}: each asks {asked}; the largest node has "
-                         f"{describe(largest.cpus, largest.gpus, largest.memory_mb)} ({len(nodes)} node(s))")
+                         f"{describe(largest.cpus, largest.gpus, largest.memory_mb if ask.memory_mb else 0)} "
+                         f"({len(nodes)} node(s))")
     left = list(nodes)
     for placed in range(count):
         room = [i for i, n in enumerate(left) if n.fits(ask)]

@@ -374,3 +374,32 @@ def test_cli_options_and_one_line_errors(corpus: Path, cached: dict) -> None:
     ok = runner.invoke(app, ["precompress", str(corpus), "--encoder", "umt-tiny", "--t-min", str(T_MIN),
                              "--t-max", str(T_MAX)])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["encoder_tag"] == cached["encoder_tag"]
+
+
+def cache_digests(corpus: Path, tag: str) -> dict[str, str]:
+    """sha256 of every feature tar and index of a cache (the stats hold timings, so they differ)."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((corpus / "features" / tag).iterdir())
+            if p.suffix in (".tar", ".parquet")}
+
+
+def test_cache_is_byte_identical_however_decoding_is_split(corpus: Path, tmp_path: Path) -> None:
+    """The encoder here, decoding in 1 or 3 threads of this process, or as 1 or 2 decode tasks on a
+    local Ray: the same feature shards, byte for byte, in the same order."""
+    ray = pytest.importorskip("ray")
+    root = tmp_path / "corpus"
+    shutil.copytree(corpus / "shards", root / "shards")
+    shutil.copytree(corpus / "catalog", root / "catalog", ignore=shutil.ignore_patterns("features", "errors"))
+    digests, where = [], []
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:  # one Ray for both task runs (a runner finding Ray started uses it and leaves it up)
+        for split in ({"decode_threads": 1}, {"decode_threads": 3}, {"decode_cpus": 1}, {"decode_cpus": 2}):
+            summary = precompress(PrecompressConfig(corpus=root, encoder="umt-tiny", t_min=T_MIN, t_max=T_MAX,
+                                                    clips_per_batch=3, force=True, **split))
+            digests.append(cache_digests(root, summary["encoder_tag"]))
+            where.append((summary["decode"]["in_workers"], summary["decode"]["cpus"]))
+    finally:
+        ray.shutdown()
+    assert where == [(True, 0), (True, 0), (False, 1), (False, 2)]
+    assert len(digests[0]) >= 4 and all(d == digests[0] for d in digests[1:])
