@@ -4,8 +4,10 @@
 its short side scaled to `short_side` (never up; even sizes, aspect kept), every frame kept with
 its timestamp (so frame indices, frame count and rate are the source's: the sampler picks the same
 frames), and keyframes on the frames the default sampler picks (`dynamic_fps1`, 64..512 frames,
-longvid.hico.sampling) and at least every `max_gop_seconds`: a decoder seeking to a sampled frame
-decodes one frame instead of the group before it.
+longvid.hico.sampling) where they lie at least MIN_KEY_GAP seconds apart (about one per second on
+a long video; a short clip sampled densely is decoded straight through anyway, and a keyframe on
+every sampled frame would only make it bigger), and at least every `max_gop_seconds`: a decoder
+seeking to a sampled frame decodes one frame instead of the group before it.
 
 A proxy whose frame count or rate comes out different from the source's raises MediaError
 (`segment_failed`); the caller keeps the source in its place.
@@ -20,6 +22,7 @@ from longvid.media.errors import MediaError
 
 CRF = 20
 MAX_GOP_SECONDS = 2.0
+MIN_KEY_GAP = 0.5  # seconds between forced keyframes
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,14 @@ def proxy_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 
 def sampled_keyframes(vlen: int, fps: float) -> list[int]:
-    """The frames the default sampler picks on this video (where the proxy puts keyframes)."""
+    """The frames the default sampler picks on this video, MIN_KEY_GAP apart (the proxy's keyframes)."""
     from longvid.hico.sampling import SamplingConfig
 
-    return sorted(set(SamplingConfig().indices(vlen, fps)))
+    keys: list[int] = []
+    for index in sorted(set(SamplingConfig().indices(vlen, fps))):
+        if not keys or index - keys[-1] >= MIN_KEY_GAP * fps:
+            keys.append(index)
+    return keys
 
 
 def make_proxy(src: Path, dst: Path, short_side: int, *, max_gop_seconds: float = MAX_GOP_SECONDS,

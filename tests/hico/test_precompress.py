@@ -403,3 +403,19 @@ def test_cache_is_byte_identical_however_decoding_is_split(corpus: Path, tmp_pat
         ray.shutdown()
     assert where == [(True, 0), (True, 0), (False, 1), (False, 2)]
     assert len(digests[0]) >= 4 and all(d == digests[0] for d in digests[1:])
+
+
+def test_plan_projects_every_decoder_without_encoding(corpus: Path, cached: dict) -> None:
+    from longvid.hico.decode import available_decoders
+
+    before = sorted(p.name for p in (corpus / "features").iterdir())
+    result = CliRunner().invoke(app, ["precompress", str(corpus), "--encoder", "umt-tiny", "--plan", "--plan-samples",
+                                      "2", "--hours", "300000"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert "projected to 300,000.0 hours" in lines[0] and "sampled frames" in lines[0]
+    decoders = [d for d in available_decoders() if d != "nvdec"]
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("source", d) for d in decoders]
+    assert all(float(r[2]) > 0 and float(r[3].replace(",", "")) > 0 for r in rows)  # frames/s/core, core-hours
+    assert sorted(p.name for p in (corpus / "features").iterdir()) == before
