@@ -16,6 +16,10 @@ from pathlib import Path
 CATALOG = "catalog"
 
 
+def build_json(corpus: Path) -> Path:
+    return Path(corpus) / "build.json"
+
+
 def table_dir(corpus: Path, table: str) -> Path:
     return Path(corpus) / CATALOG / table
 
@@ -34,6 +38,10 @@ def media_cache(corpus: Path, source: str) -> Path:
 
 def features_root(corpus: Path) -> Path:
     return Path(corpus) / "features"
+
+
+def lock_file(corpus: Path) -> Path:
+    return Path(corpus) / ".lock"
 
 
 def proxies_root(corpus: Path) -> Path:

@@ -26,14 +26,20 @@ class Node:
     cpus: float
     gpus: float = 0.0
     memory_mb: int = 0
+    custom: tuple[tuple[str, float], ...] = ()  # Ray custom resources (e.g. ("nvdec", 1.0))
 
     def fits(self, ask: Resources) -> bool:
+        have = dict(self.custom)
         return (ask.cpus <= self.cpus + 1e-9 and ask.gpus <= self.gpus + 1e-9
-                and (not ask.memory_mb or ask.memory_mb <= self.memory_mb))
+                and (not ask.memory_mb or ask.memory_mb <= self.memory_mb)
+                and all(amount <= have.get(name, 0.0) + 1e-9 for name, amount in ask.custom))
 
     def minus(self, ask: Resources) -> Node:
+        have = dict(self.custom)
+        for name, amount in ask.custom:
+            have[name] = have.get(name, 0.0) - amount
         return replace(self, cpus=self.cpus - ask.cpus, gpus=self.gpus - ask.gpus,
-                       memory_mb=self.memory_mb - ask.memory_mb)
+                       memory_mb=self.memory_mb - ask.memory_mb, custom=tuple(sorted(have.items())))
 
 
 def _amount(value: float, unit: str) -> str:
@@ -41,12 +47,12 @@ def _amount(value: float, unit: str) -> str:
     return f"{number} {unit}" if value == 1 else f"{number} {unit}s"
 
 
-def describe(cpus: float, gpus: float, memory_mb: int = 0) -> str:
-    """`2 CPUs, 1 GPU` (and memory when set)."""
+def describe(cpus: float, gpus: float, memory_mb: int = 0, custom: tuple[tuple[str, float], ...] = ()) -> str:
+    """`2 CPUs, 1 GPU` (and memory and custom resources when set)."""
     parts = [_amount(cpus, "CPU"), _amount(gpus, "GPU")]
     if memory_mb:
         parts.append(f"{memory_mb} MiB")
-    return ", ".join(parts)
+    return ", ".join(parts + [f"{amount:g} {name}" for name, amount in custom])
 
 
 def place_actors(nodes: list[Node], ask: Resources, count: int, what: str) -> list[Node]:
@@ -55,10 +61,10 @@ def place_actors(nodes: list[Node], ask: Resources, count: int, what: str) -> li
     if not nodes:
         raise Infeasible(f"the Ray cluster has no live node to host a {what}")
     largest = max(nodes, key=lambda n: (n.gpus, n.cpus, n.memory_mb))
-    asked = describe(ask.cpus, ask.gpus, ask.memory_mb)
+    asked = describe(ask.cpus, ask.gpus, ask.memory_mb, ask.custom)
     if not any(n.fits(ask) for n in nodes):
         raise Infeasible(f"no node of the Ray cluster can host a {what}: each asks {asked}; the largest node has "
-                         f"{describe(largest.cpus, largest.gpus, largest.memory_mb if ask.memory_mb else 0)} "
+                         f"{describe(largest.cpus, largest.gpus, largest.memory_mb if ask.memory_mb else 0, tuple((n, a) for n, a in largest.custom if n in dict(ask.custom)))} "
                          f"({len(nodes)} node(s))")
     left = list(nodes)
     for placed in range(count):

@@ -91,3 +91,13 @@ def test_fit_check_names_the_ask_and_the_largest_node() -> None:
     left = place_actors([Node("a", 4.0, 1.0), Node("b", 8.0)], Resources(cpus=1), 2, "encoder")
     assert free_cpus(left) == 10  # whatever the placement, what the actors leave
     assert free_cpus(place_actors(nodes, Resources(cpus=0.5), 2, "encoder")) == 0
+
+
+def test_fit_check_counts_custom_resources() -> None:
+    nodes = [Node("a", 8.0, 1.0, custom=(("nvdec", 1.0),)), Node("b", 8.0, 1.0)]
+    ask = Resources(cpus=1, gpus=1, custom=(("nvdec", 1),))
+    assert len(place_actors(nodes, ask, 1, "encoder")) == 2
+    with pytest.raises(Infeasible, match="can host only 1 of the 2 encoders"):
+        place_actors(nodes, ask, 2, "encoder")
+    with pytest.raises(Infeasible, match="each asks 1 CPU, 0 GPUs, 2 nvdec; the largest node has 8 CPUs, 1 GPU, 1 nvdec"):
+        place_actors(nodes, Resources(cpus=1, custom=(("nvdec", 2),)), 1, "encoder")
