@@ -1,7 +1,7 @@
 """Benchmark: sampled frames/s per core for each decoder, and what a build-time proxy costs and saves.
 
-Makes (once, under --work) 60-s H.264 videos with FFmpeg (testsrc2 with temporal noise, so the
-bitrate is like camera footage's), at 720, 448 and 256 pixels high (16:9), each with a long (250
+Makes (once, under --work) 60-s H.264 videos with FFmpeg (testsrc2 with light temporal noise: about
+3 Mbit/s at 720p, like web video), at 720, 448 and 256 pixels high (16:9), each with a long (250
 frames) and a short (30 frames) keyframe interval. For every video and every available decoder
 (longvid.hico.decode: torchcodec, decord, pyav; nvdec where a GPU is), it opens the video and reads
 the 64 frames `dynamic_fps1` samples from it (the middles of 64 equal bins), one thread, as a decode
@@ -38,7 +38,7 @@ def make_video(work: Path, height: int, keyint: int) -> Path:
     if not path.is_file():
         part = path.with_suffix(".part.mp4")
         run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={RATE}:duration={SECONDS},"
-                    "noise=alls=14:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+                    "noise=alls=4:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
                     "-pix_fmt", "yuv420p", "-g", str(keyint), "-keyint_min", str(keyint), "-sc_threshold", "0",
                     str(part)])
         part.replace(path)

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     log("[bench] (a) whole precompress")
     summary = precompress(config, log=log)
     n, frames, clips, wall = summary["samples"], summary["frames"], summary["clips"], summary["wall_seconds"]
-    decode_sum, encode_sum = summary["seconds"]["decode_thread_seconds"], summary["seconds"]["encode_seconds"]
+    decode_sum, encode_sum = summary["seconds"]["decode_task_seconds"], summary["seconds"]["encode_seconds"]
 
     # (b) each stage alone, in this process, on the same samples and settings.
     log("[bench] (b) stages alone: building the encoder")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         ["precompress wall (incl. encoder setup)", f"{wall:.2f}", rate(clips, wall), rate(frames, wall), rate(n, wall)],
         ["  minus encoder setup (b)", f"{steady:.2f}", rate(clips, steady), rate(frames, steady), rate(n, steady)],
     ], ["", "seconds", "clips/s", "frames/s", "samples/s"]))
-    print(f"split from the shard stats: decode {decode_sum:.2f} s (summed over {args.decode_threads} decode threads, "
+    print(f"split from the shard stats: decode {decode_sum:.2f} s (summed over the decode tasks, {args.decode_threads} threads, "
           f"runs beside encoding), encode+merge {encode_sum:.2f} s (encoder thread) "
           f"= {encode_sum / max(wall, 1e-9):.0%} of the wall")
     print()
