@@ -59,6 +59,7 @@ class BuildConfig:
     max_video_bytes: int | None = None  # cap on one download (None: the recipe's, else 32 GiB)
     keep_media: bool = False  # keep fetched media after their samples are in shards
     select: str | None = None  # SQL predicate over clips columns and scores: what goes into the shards
+    proxy: int | None = None  # also write proxy shards of this short side (longvid.pipeline.proxies)
     log: Callable[[str], None] = field(default=lambda message: None)
 
     @property
@@ -134,9 +135,16 @@ def build(config: BuildConfig) -> dict[str, Any]:
             warmed = prepared.result()
             flow, stats = run_flow(config, corpus, recipe, runner, progress, warmed)
             finished = helper.submit(finish, corpus, recipe, flow.jobs, stats, progress)
+            if config.proxy:  # a shard pass over the final shards, on the same runner
+                from longvid.pipeline.proxies import make_proxies
+
+                finished.result()
+                proxies = make_proxies(corpus, config.proxy, runner, log=config.log)
         finally:
             runner.close()  # while the catalog is written
         summary = finished.result()
+        if config.proxy:
+            summary["proxies"] = proxies
     summary["disk"] = disk_summary(corpus, disk.peak)
     update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
                                         "sources": config.sources, "summary": summary})
