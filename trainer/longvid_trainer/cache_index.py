@@ -36,6 +36,7 @@ class CachedSample:
     captions: tuple[dict[str, Any], ...]
     video_duration: float | None = None  # the source video's probed duration
     names: frozenset[str] = field(default=frozenset())  # every name the source video is known by
+    qa: tuple[dict[str, Any], ...] = ()  # checked LongVid QA pairs (longvid.enrich.longvid_qa)
 
     def whole_video(self) -> bool:
         return self.video_duration is not None and self.start <= RANGE_TOLERANCE \
@@ -64,6 +65,7 @@ class CacheIndex:
     def __init__(self, tag: str, samples: list[CachedSample], sampling: dict[str, Any]):
         self.tag, self.sampling = tag, sampling
         self.by_key = {s.key: s for s in samples}
+        self._by_lower_key = {s.key.lower(): s for s in samples}
         self.by_name: dict[str, list[CachedSample]] = {}
         for s in samples:
             for name in s.names:
@@ -77,7 +79,11 @@ class CacheIndex:
         return sorted({s.shard for s in self.by_key.values()})
 
     def find(self, names: set[str], start: float | None, end: float | None) -> tuple[CachedSample | None, str]:
-        """The cached sample an annotation refers to, or (None, reason)."""
+        """The cached sample an annotation refers to, or (None, reason). A name that is a sample's key
+        (`<key>.mp4`, as `longvid export llava` writes) is that sample."""
+        by_key = {self._by_lower_key[n].key: self._by_lower_key[n] for n in names if n in self._by_lower_key}
+        if len(by_key) == 1:
+            return next(iter(by_key.values())), "ok"
         candidates = {s.key: s for n in names for s in self.by_name.get(n, [])}
         if not candidates:
             return None, "no_cached_video"

@@ -31,13 +31,14 @@ from longvid.hico.encoders.base import LOCAL_FRAMES, check_frames, regroup_frame
 __all__ = ["OpenClipEncoder", "build_open_clip", "tiny_clip", "load_visual_weights"]
 
 
-def tiny_clip(resolution: int, seed: int = 0) -> nn.Module:
-    """A tiny open_clip CLIP (vision: 2 layers, width 64, 4 heads, patch 16) with seeded weights."""
+def tiny_clip(resolution: int, seed: int = 0, *, vocab_size: int = 64, context_length: int = 8) -> nn.Module:
+    """A tiny open_clip CLIP (vision: 2 layers, width 64, 4 heads, patch 16) with seeded weights.
+    `vocab_size=49408` gives it open_clip's BPE vocabulary (longvid.enrich.clip_score)."""
     import open_clip
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
     vision = CLIPVisionCfg(layers=2, width=64, head_width=16, patch_size=16, image_size=resolution)
-    text = CLIPTextCfg(context_length=8, vocab_size=64, width=32, heads=2, layers=1)
+    text = CLIPTextCfg(context_length=context_length, vocab_size=vocab_size, width=32, heads=2, layers=1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return open_clip.CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text)
