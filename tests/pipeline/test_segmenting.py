@@ -99,7 +99,7 @@ def test_whole_is_the_whole_video():
 
 def test_unknown_mode_or_parameter_is_refused():
     with pytest.raises(KeyError, match="unknown segmenting mode"):
-        segment(10.0, [], "scenes", {})
+        segment(10.0, [], "shots", {})
     with pytest.raises(TypeError):
         segment(10.0, [], "whole", {"window": 3})
 
