@@ -10,7 +10,8 @@ same `SampledFrames` to every later caller for that file (identified by path, si
 spec. Scorers of one video's chain run in one process (longvid.pipeline runs consecutive stages of
 equal resources as one task), so CLIP, motion and any other scorer share one decode per sample;
 `decodes` counts real decodes (the test and bench/scoring.py read it). `shared_frames()` is the
-process's cache; it holds a few samples (`capacity`) and drops the oldest.
+process's cache; it holds at most `max_bytes` of frames (and `capacity` samples) and drops the
+oldest first, so all the samples of one video stay while its scorers run one after the other.
 
 Torch-free (numpy and PyAV only).
 """
@@ -106,8 +107,8 @@ def sample_frames(path: str | os.PathLike[str], spec: FrameSpec = FrameSpec(), b
 class SharedFrames:
     """Decode-once cache of `SampledFrames` by (file identity, spec); thread-safe, bounded."""
 
-    def __init__(self, capacity: int = 4, backend: str = "pyav") -> None:
-        self.capacity, self.backend = capacity, backend
+    def __init__(self, capacity: int = 4096, backend: str = "pyav", max_bytes: int = 512 << 20) -> None:
+        self.capacity, self.backend, self.max_bytes = capacity, backend, max_bytes
         self.decodes = 0
         self._items: OrderedDict[tuple, SampledFrames] = OrderedDict()
         self._lock = threading.Lock()
@@ -127,8 +128,9 @@ class SharedFrames:
         with self._lock:
             self.decodes += 1
             self._items[key] = frames
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            held = sum(f.nbytes() for f in self._items.values())
+            while len(self._items) > 1 and (len(self._items) > self.capacity or held > self.max_bytes):
+                held -= self._items.popitem(last=False)[1].nbytes()
         return frames
 
     def clear(self) -> None:

@@ -10,8 +10,10 @@ request (a dict of `messages` and optional sampling parameters; `model` is the c
   not the protocol's JSON, and an empty answer are retried `retries` times, waiting
   `backoff · 2^attempt` seconds (with jitter, at most `max_backoff`; a `Retry-After` header wins).
   Other 4xx statuses are final.
-- **a request budget**: at most `budget` HTTP requests (retries included) in this client's life;
-  past it a request is not sent and fails with `budget_exhausted`.
+- **a request budget**: at most `budget` HTTP requests (retries included) in this client's life,
+  or, with `budget_file`, counted in that file (under a file lock) by every client that shares
+  it: all the workers of a build, and later runs too (the budget caps what the corpus has
+  spent); past it a request is not sent and fails with `budget_exhausted`.
 - **a request cache on disk**: every answer is stored under `cache_dir/<hash[:2]>/<hash>.json`
   (written then renamed, longvid.atomic) where the hash is over the model, the messages and the
   sampling parameters, before the caller gets it. A request whose answer is cached is never sent
@@ -67,6 +69,7 @@ class ChatConfig:
     max_backoff: float = 60.0
     concurrency: int = 8
     budget: int | None = None
+    budget_file: Path | None = None  # requests sent, shared by every client using this file
     temperature: float = 0.0
     max_tokens: int = 512
 
@@ -131,6 +134,35 @@ def parse_completion(raw: bytes) -> tuple[str, dict[str, Any]]:
     return content, doc.get("usage") or {}
 
 
+def _take_from_file(path: Path, budget: int | None) -> bool:
+    """Count one request in `path` (an integer, under an exclusive lock) unless `budget` is spent."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read().strip()
+        spent = int(text) if text.isdigit() else 0
+        if budget is not None and spent >= budget:
+            return False
+        f.seek(0)
+        f.truncate()
+        f.write(str(spent + 1))
+        f.flush()
+        os.fsync(f.fileno())
+    return True
+
+
+def spent(path: Path) -> int:
+    """Requests counted in a budget file so far."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
 class ChatClient:
     """See the module docstring. Thread-safe; `sent` counts HTTP requests made."""
 
@@ -165,7 +197,10 @@ class ChatClient:
 
     def _take_budget(self) -> bool:
         with self._lock:
-            if self.config.budget is not None and self.sent >= self.config.budget:
+            if self.config.budget_file is not None:
+                if not _take_from_file(Path(self.config.budget_file), self.config.budget):
+                    return False
+            elif self.config.budget is not None and self.sent >= self.config.budget:
                 return False
             self.sent += 1
             return True

@@ -155,3 +155,17 @@ def test_killed_run_resumes_without_asking_answered_requests_again(tmp_path: Pat
         assert all(count == 1 for count in srv.answered.values()) and len(srv.answered) == n
         digests = {request_hash(request_body(config(srv.base_url, cache), r)) for r in ask(n)}
         assert set(srv.answered) == digests and cached_files(cache) == n
+
+
+def test_a_budget_file_is_shared_by_clients_and_runs(tmp_path: Path) -> None:
+    from longvid.enrich.vlm_client import spent
+
+    budget = tmp_path / "spent"
+    with chat_server(echo) as srv:
+        a = ChatClient(config(srv.base_url, tmp_path / "c", budget=3, budget_file=budget))
+        b = ChatClient(config(srv.base_url, tmp_path / "c", budget=3, budget_file=budget))
+        assert isinstance(a.ask(ask(2)[0]), ChatReply) and isinstance(b.ask(ask(2)[1]), ChatReply)
+        replies = b.ask_many(ask(5))  # two cached, one more allowed, two refused
+        assert [r.cached for r in replies[:2]] == [True, True] and isinstance(replies[2], ChatReply)
+        assert {r.reason for r in replies[3:]} == {"budget_exhausted"} and spent(budget) == 3
+        assert sum(srv.received.values()) == 3
