@@ -6,8 +6,8 @@ and marks each sample whose cosine similarity to an earlier kept sample is at le
 as a duplicate of the most similar such sample. The first of a group is the one kept, so the
 result depends only on the order given (the pipeline gives key order) and a rerun gives the same
 pointers. A duplicate never points at another duplicate. Samples of the same video are compared
-too (`same_video` says so: overlapping windows of one video are expected to be close, and a
-recipe may choose to ignore them).
+too (`same_video` says so), unless `skip_same_video`: overlapping windows of one video are
+expected to be close, and are then never compared.
 
 Exact all-pairs search in blocks of `block` rows (matrix products with numpy), O(N²·D) time and
 O(block·N) memory: fine for the hundreds of thousands of samples one build holds; beyond that an
@@ -53,13 +53,15 @@ def _matrix(items: list[DupItem]) -> np.ndarray:
     return m / norms
 
 
-def find_duplicates(items: list[DupItem], threshold: float = 0.95, *, block: int = 1024) -> list[Duplicate]:
+def find_duplicates(items: list[DupItem], threshold: float = 0.95, *, block: int = 1024,
+                    skip_same_video: bool = False) -> list[Duplicate]:
     """Duplicates among `items` (in their order), each pointing at an earlier kept sample."""
     if not -1.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
     m = _matrix(items)
     n = len(items)
     kept = np.ones(n, dtype=bool)
+    videos = np.array([i.video_uid for i in items], dtype=object)
     out: list[Duplicate] = []
     for lo in range(0, n, block):
         hi = min(n, lo + block)
@@ -68,6 +70,8 @@ def find_duplicates(items: list[DupItem], threshold: float = 0.95, *, block: int
             i = lo + r
             row = sims[r, :i].copy()
             row[~kept[:i]] = -np.inf  # only kept samples are originals
+            if skip_same_video:
+                row[videos[:i] == videos[i]] = -np.inf
             if i == 0 or not np.isfinite(row).any():
                 continue
             j = int(np.argmax(row))

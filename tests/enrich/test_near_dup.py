@@ -56,3 +56,10 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError):
         find_duplicates([], threshold=2.0)
     assert find_duplicates([]) == []
+
+
+def test_samples_of_one_video_can_be_left_uncompared() -> None:
+    e = unit([1, 0, 0])
+    items = [DupItem("a", "s", "s/1", e), DupItem("b", "s", "s/1", e), DupItem("c", "t", "t/1", e)]
+    assert [(d.key, d.duplicate_of) for d in find_duplicates(items)] == [("b", "a"), ("c", "a")]
+    assert [(d.key, d.duplicate_of) for d in find_duplicates(items, skip_same_video=True)] == [("c", "a")]
