@@ -122,12 +122,12 @@ def records(config: ExportConfig) -> Iterator[tuple[dict[str, Any], dict[str, An
                 config.counts["no_source_file"] = config.counts.get("no_source_file", 0) + 1
                 continue
             base.update({"video": path, "start": float(clip["start"]), "end": float(clip["end"])})
-        qa_turns = {id(t): p for t, p in zip(made[len(made) - len(qa):], qa)} if qa else {}
-        for n, (turns, origin) in enumerate(made):
+        first_qa = len(made) - len(qa)  # the QA conversations come last, one per pair
+        for n, (turns, _) in enumerate(made):
             record = {"id": f"{clip['key']}-{n}", **base,
                       "conversations": [{"from": who, "value": value} for who, value in turns]}
-            pair = qa_turns.get(id((turns, origin)))
-            if pair is not None:
+            if n >= first_qa:
+                pair = qa[n - first_qa]
                 record.update({"timestamps": [float(pair["start"]), float(pair["end"])], "qa_kind": pair["kind"]})
             yield clip, record
 

@@ -138,3 +138,31 @@ def test_scenes_segment_sources_without_spans(sample: SampleInfo, tmp_path: Path
     assert summary["stages"]["scenes"]["in"] > 0
     rows = query(corpus, "SELECT mode, start, \"end\", duration FROM clips")[1]
     assert rows and {m for m, *_ in rows} == {"scenes"}
+
+
+def test_export_carries_generated_captions_and_qa_with_timestamps(scored, tmp_path: Path) -> None:
+    from longvid.export.llava import ExportConfig, check_record, export_llava
+
+    corpus, _, _, _ = scored
+    out = tmp_path / "scored.jsonl"
+    export_llava(ExportConfig(corpus=corpus, out=out))
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    for r in records:
+        check_record(r)
+    qa = [r for r in records if "qa_kind" in r]
+    assert qa and all(r["qa_kind"] == "temporal_grounding" and 0 <= r["timestamps"][0] <= r["timestamps"][1] <= r["duration"]
+                      for r in qa)
+    assert any(r["conversations"][1]["value"] == "A synthetic test pattern seen in 2 frames." for r in records)
+
+
+@pytest.mark.parametrize("scores, verdict", [
+    ({"clip_sim": 0.3, "motion": 0.01}, True),
+    ({"clip_sim": 0.1, "motion": 0.01}, (False, "clip_sim below 0.2")),
+    ({"clip_sim": 0.3, "motion": 0.9}, (False, "motion above 0.5")),
+    ({"motion": 0.01}, (False, "no clip_sim score")),
+])
+def test_score_range_filter(scores: dict[str, float], verdict: Any) -> None:
+    from longvid.pipeline.stages.score_range import STAGE, keep
+
+    assert keep({"scores": scores}, min={"clip_sim": 0.2}, max={"motion": 0.5}) == verdict
+    assert STAGE.drops and set(STAGE.params) == {"min", "max"}
