@@ -166,3 +166,13 @@ def test_score_range_filter(scores: dict[str, float], verdict: Any) -> None:
 
     assert keep({"scores": scores}, min={"clip_sim": 0.2}, max={"motion": 0.5}) == verdict
     assert STAGE.drops and set(STAGE.params) == {"min", "max"}
+
+
+def test_the_shipped_scored_recipe_loads() -> None:
+    from longvid.pipeline.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "pipelines" / "longvid-scored.yaml")
+    names = [s.name for s in recipe.steps()]
+    assert names[-2:] == ["write", "near_dup"] and {"frames", "clip_score", "motion", "coca_caption"} <= set(names)
+    links = {s.resources for s in recipe.steps("video") if s.name in ("frames", "clip_score", "motion", "coca_caption")}
+    assert len(links) == 1  # one task: one decode per sample
