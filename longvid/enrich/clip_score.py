@@ -100,17 +100,6 @@ def tiny_clip_model(seed: int = 0, image_size: int = 64) -> Any:
     return tiny_clip(image_size, seed, vocab_size=49408, context_length=32)
 
 
-def _read_weights(path: Path) -> dict[str, Any]:
-    from longvid.hico.encoders.umt import read_state_dict
-
-    sd: dict[str, Any] = read_state_dict(path)
-    if isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
-    return sd
-
-
 @functools.lru_cache(maxsize=4)
 def _load(name: str, weights: str | None, stamp: int, device: str) -> ClipModel:
     import open_clip
@@ -128,7 +117,9 @@ def _load(name: str, weights: str | None, stamp: int, device: str) -> ClipModel:
             raise ValueError(f"open_clip model {name!r} needs a Hugging Face tokenizer; only CLIP-BPE models are supported")
         model = open_clip.create_model(name, pretrained=None, pretrained_image=False, pretrained_text=False)
     if weights is not None:
-        model.load_state_dict(_read_weights(Path(weights)), strict=True)
+        from longvid.hico.encoders.open_clip_tower import read_clip_state_dict
+
+        model.load_state_dict(read_clip_state_dict(weights), strict=True)
     model = model.to(device).eval().requires_grad_(False)
     tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=model.context_length)
     size = model.visual.image_size

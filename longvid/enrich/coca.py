@@ -61,7 +61,7 @@ def _load(name: str, weights: str | None, stamp: int, device: str) -> CocaModel:
     import open_clip
     import torch
 
-    from longvid.enrich.clip_score import _read_weights
+    from longvid.hico.encoders.open_clip_tower import read_clip_state_dict
 
     if name == "tiny":
         model = tiny_coca()
@@ -72,7 +72,7 @@ def _load(name: str, weights: str | None, stamp: int, device: str) -> CocaModel:
             raise ValueError(f"unknown open_clip CoCa model {name!r} (e.g. coca_ViT-B-32)")
         model = open_clip.create_model(name, pretrained=None, pretrained_image=False, pretrained_text=False)
     if weights is not None:
-        model.load_state_dict(_read_weights(Path(weights)), strict=True)
+        model.load_state_dict(read_clip_state_dict(weights), strict=True)
     model = model.to(device).eval().requires_grad_(False)
     size = model.visual.image_size
     size = int(size[0] if isinstance(size, (tuple, list)) else size)

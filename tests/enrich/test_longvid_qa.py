@@ -48,7 +48,7 @@ def model(body: dict[str, Any]) -> str:
     text = body["messages"][-1]["content"]
     kind = next(k for k, v in INSTRUCTIONS.items() if v in text)
     duration, events = timeline_of(text)
-    (s0, e0, t0), (s1, e1, t1) = events[0], events[1]
+    (s0, _, t0), (s1, e1, t1) = events[0], events[1]
     if "washes" in text and "pours" not in text:  # the BAD sample's timeline (see test)
         bad = {"temporal_grounding": {"question": f"When does {t0} happen?", "answer": "at 200 seconds",
                                       "start": duration + 100, "end": duration + 110},

@@ -13,9 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from longvid.conversations import (BRIEF, PROMPTS, SUMMARY, TIMED_KINDS, TIMELINE,  # noqa: F401
+from longvid.conversations import (BRIEF, PROMPTS, SUMMARY, TIMED_KINDS, TIMELINE,
                                    caption_conversations, clean_text, qa_conversations, timeline)
 from longvid_trainer.cache_index import CacheIndex, CachedSample
+
+# the prompts and the timeline live in longvid.conversations (shared with `longvid export llava`)
+__all__ = ["Item", "sample_items", "corpus_items", "BRIEF", "PROMPTS", "SUMMARY", "TIMED_KINDS", "TIMELINE",
+           "clean_text", "timeline"]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from longvid.hico.encoders.base import LOCAL_FRAMES, check_frames, regroup_frames, state_dict_hash
 
-__all__ = ["OpenClipEncoder", "build_open_clip", "tiny_clip", "load_visual_weights"]
+__all__ = ["OpenClipEncoder", "build_open_clip", "tiny_clip", "load_visual_weights", "read_clip_state_dict"]
 
 
 def tiny_clip(resolution: int, seed: int = 0, *, vocab_size: int = 64, context_length: int = 8) -> nn.Module:
@@ -44,10 +44,8 @@ def tiny_clip(resolution: int, seed: int = 0, *, vocab_size: int = 64, context_l
         return open_clip.CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text)
 
 
-def load_visual_weights(model: nn.Module, path: str | Path) -> None:
-    """Strictly load the image tower of `model` (an open_clip CLIP) from a local file."""
-    from open_clip.factory import resize_pos_embed
-
+def read_clip_state_dict(path: str | Path) -> dict:
+    """An open_clip state dict from a local file: `{"state_dict": ...}` and a `module.` prefix unwrapped."""
     from longvid.hico.encoders.umt import read_state_dict
 
     sd: dict = read_state_dict(path)
@@ -55,6 +53,14 @@ def load_visual_weights(model: nn.Module, path: str | Path) -> None:
         sd = sd["state_dict"]
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_visual_weights(model: nn.Module, path: str | Path) -> None:
+    """Strictly load the image tower of `model` (an open_clip CLIP) from a local file."""
+    from open_clip.factory import resize_pos_embed
+
+    sd = read_clip_state_dict(path)
     if any(k.startswith("visual.") for k in sd):
         visual = {k: v for k, v in sd.items() if k.startswith("visual.")}
     else:
