@@ -42,7 +42,7 @@ SCORE_QUESTIONS = [
      "round(avg(scores['motion']), 4) AS motion FROM clips GROUP BY source ORDER BY source"),
     ("what the selection left out, and why",
      "SELECT stage, reason, count(*) AS samples, round(max(scores['motion']), 4) AS max_motion FROM filtered GROUP BY ALL"),
-    ("near-duplicates found by CLIP embedding",
+    ("near-duplicates by CLIP embedding (a random tiny CLIP sees most frames alike: real weights separate them)",
      "SELECT same_source, same_video, count(*) AS duplicates FROM duplicates GROUP BY ALL ORDER BY ALL"),
 ]
 
