@@ -163,7 +163,7 @@ def test_a_budget_file_is_shared_by_clients_and_runs(tmp_path: Path) -> None:
     budget = tmp_path / "spent"
     with chat_server(echo) as srv:
         a = ChatClient(config(srv.base_url, tmp_path / "c", budget=3, budget_file=budget))
-        b = ChatClient(config(srv.base_url, tmp_path / "c", budget=3, budget_file=budget))
+        b = ChatClient(config(srv.base_url, tmp_path / "c", budget=3, budget_file=budget, concurrency=1))
         assert isinstance(a.ask(ask(2)[0]), ChatReply) and isinstance(b.ask(ask(2)[1]), ChatReply)
         replies = b.ask_many(ask(5))  # two cached, one more allowed, two refused
         assert [r.cached for r in replies[:2]] == [True, True] and isinstance(replies[2], ChatReply)
