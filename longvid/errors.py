@@ -34,6 +34,8 @@ CAUSES: dict[str, str] = {
     "span_outside_video": "a span lies outside the probed video",
     "segment_failed": "FFmpeg could not cut the sample",
     "stage_error": "an unexpected failure inside a build stage (a bug: the detail has the exception)",
+    "vlm_failed": "the chat endpoint gave no caption for a sample (timeout, 429/5xx, empty or malformed replies, budget spent)",
+    "qa_rejected": "a generated question-answer pair failed its checks or its request failed (the reason leads the detail)",
     # precompress (a sample's video, read back from its shard)
     "decode_failed": "the video opens, but the sampled frames cannot be decoded (a corrupt or cut-off stream)",
     "too_short": "the video is too short to sample: no frame on the sampling grid (--fps)",

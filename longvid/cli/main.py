@@ -8,6 +8,7 @@ import typer
 
 from longvid.cli.build import build
 from longvid.cli.demo import demo
+from longvid.cli.export import export_app
 from longvid.cli.ingest import ingest
 from longvid.cli.precompress import precompress
 from longvid.cli.sample import sample
@@ -24,6 +25,7 @@ app.command()(build)
 app.command()(precompress)
 app.command()(train)
 app.command()(demo)
+app.add_typer(export_app, name="export")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

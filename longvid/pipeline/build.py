@@ -218,7 +218,7 @@ def run_flow(config: BuildConfig, corpus: Path, recipe: Recipe, runner: Any, pro
                 make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples), config.keep_media, final),
                 prefix=recipe.shard_prefix,
                 planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples))
-    selector = Selector(config.select, score_names(recipe.steps("video"))) if config.select else None
+    selector = Selector(config.select, score_names(recipe.steps("video")), corpus) if config.select else None
     write_errors: list[dict[str, Any]] = []
     stats: dict[str, dict[str, Any]] = {}
     with (TableWriter(corpus, "errors", "build") as errors, TableWriter(corpus, "probes", "build") as probes,
@@ -263,10 +263,22 @@ def finish(corpus: Path, recipe: Recipe, names: list[str], stats: dict[str, Any]
     remove_stale(corpus, recipe.shard_prefix, set(names))
     write_wids(shard_dir, names)
     write_catalog(corpus, names, stats)
+    run_passes(corpus, recipe, progress)
     summary = progress.summary()
     progress.show(force=True)
     progress.print_summary(summary)
     return summary
+
+
+def run_passes(corpus: Path, recipe: Recipe, progress: Progress) -> None:
+    """The shard-scope stages after `write` (near_dup, ...): each a pass over the finished corpus,
+    `run(corpus, params) -> counts`, timed and counted like the others."""
+    import time
+
+    for step in recipe.steps("shard")[1:]:
+        started = time.perf_counter()
+        counts = step.run(corpus, recipe.stage(step.name))
+        progress.count(step.name, counts, time.perf_counter() - started)
 
 
 def disk_summary(corpus: Path, peak: int) -> dict[str, Any]:
@@ -286,16 +298,20 @@ def write_wids(shard_dir: Path, names: list[str]) -> None:
 
 
 def write_catalog(corpus: Path, names: list[str], stats: dict[str, dict[str, Any]]) -> None:
-    """The clips and shards tables, shard by shard from the shard indexes and staged results."""
-    with TableWriter(corpus, "clips", "build") as clips, TableWriter(corpus, "shards", "build") as shards:
+    """The clips, shards and embeddings tables, shard by shard from the shard indexes and staged results."""
+    with (TableWriter(corpus, "clips", "build") as clips, TableWriter(corpus, "shards", "build") as shards,
+          TableWriter(corpus, "embeddings", "build") as embeddings):
         for name in names:
             rows = pq.read_table(shards_of(corpus) / f"{name}.parquet").to_pylist()
             samples = [{"key": r["key"], "folder": staging.video_folder(corpus, r["video_uid"])} for r in rows]
             for row, entry in zip(rows, staged_samples(samples)):
                 doc, mp4 = entry["json"], row["member"].index("mp4")
-                clips.write({**{k: doc[k] for k in CLIP_FIELDS}, "n_captions": len(doc["captions"]),
+                clips.write({**{k: doc[k] for k in CLIP_FIELDS}, "n_captions": len(doc["captions"]), "qa": doc.get("qa"),
                              "shard": name, "members": row["name"], "offset": row["offset"][mp4],
                              "bytes": row["size"][mp4], "scores": sorted((entry.get("scores") or {}).items())})
+                for model in (entry.get("embeddings") or {}).values():
+                    embeddings.write({"key": doc["key"], "video_uid": doc["video_uid"], "source": doc["source"],
+                                      "model": model["model"], "image": model["image"], "texts": model.get("texts", [])})
             st = stats[name]
             shards.write({"shard": name, "path": f"shards/{name}.tar", "samples": st["samples"],
                           "bytes": st["bytes"], "duration": st["duration"], "sha256": st["sha256"],
@@ -316,6 +332,6 @@ def clean_partial_files(corpus: Path) -> None:
 
 def clear_build_tables(corpus: Path) -> None:
     """Remove the build's catalog files (used by --force)."""
-    for table in ("clips", "shards", "probes"):
+    for table in ("clips", "shards", "probes", "filtered", "embeddings", "duplicates"):
         shutil.rmtree(table_dir(corpus, table), ignore_errors=True)
     (table_dir(corpus, "errors") / "build.parquet").unlink(missing_ok=True)

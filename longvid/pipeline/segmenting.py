@@ -10,6 +10,8 @@ catalog spans as dicts (start, end, text, kind, origin). Modes are named in the 
   long    the video cut into equal parts of at most `max_minutes`, each with the timeline of
           every timed caption inside it (the LongVid kind)
   whole   the whole video as one sample (WebVid clips)
+  scenes  one sample per scene found by the `scenes` stage (FFmpeg's scene score; spans of kind
+          `scene`), for sources without spans of their own; the whole video when it found none
 """
 
 from __future__ import annotations
@@ -100,12 +102,20 @@ def whole_mode(duration: float, spans: list[dict[str, Any]]) -> Result:
     return [SampleSpec(0.0, duration, "clip", "whole")], []
 
 
+def scenes_mode(duration: float, spans: list[dict[str, Any]], *, min_seconds: float = 0.5) -> Result:
+    if not any(span["kind"] == "scene" for span in spans):
+        return whole_mode(duration, spans)
+    specs, rejects = spans_mode(duration, spans, span_kind="scene", min_seconds=min_seconds)
+    return [SampleSpec(s.start, s.end, "clip", "scenes") for s in specs], rejects
+
+
 MODES: dict[str, Callable[..., Result]] = {
     "spans": spans_mode,
     "around": around_mode,
     "fixed": fixed_mode,
     "long": long_mode,
     "whole": whole_mode,
+    "scenes": scenes_mode,
 }
 
 

@@ -2,7 +2,8 @@
 
 The predicate is a DuckDB WHERE clause over a sample's `clips` columns (key, source, start, end,
 duration, n_captions, bytes, ...), the size and rate of its video (width, height, fps) and the
-scores its video's stages gave (each a column of its own, e.g. `motion > 0.02`). It runs in the
+scores its video's stages gave (each a column of its own, e.g. `motion > 0.02`); the table
+`duplicates` that the near_dup stage of the corpus's last build wrote can be named too. It runs in the
 driver on each video's samples as they come back, so changing it rewrites the shards and
 recomputes nothing upstream: a sample left out keeps its staged bytes, and a later build that
 selects it again only writes it. External access (files, URLs) is off in the predicate.
@@ -10,6 +11,7 @@ selects it again only writes it. External access (files, URLs) is off in the pre
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from longvid.errors import UserError
@@ -28,11 +30,17 @@ class SelectError(UserError, ValueError):
 class Selector:
     """Splits a video's samples into those the predicate keeps and `filtered` rows for the others."""
 
-    def __init__(self, predicate: str, score_names: set[str] = frozenset()):
+    def __init__(self, predicate: str, score_names: set[str] = frozenset(), corpus: Path | None = None):
         import duckdb
+
+        from longvid.catalog.tables import read_table
 
         self.predicate = predicate.strip()
         self._con = duckdb.connect(config={"enable_external_access": False})
+        # the near_dup stage's table from the corpus's last build: `key NOT IN (SELECT key FROM duplicates)`
+        self._duplicates = read_table(corpus, "duplicates") if corpus is not None else None
+        if self._duplicates is not None:
+            self._con.register("duplicates", self._duplicates)
         self._query = f"SELECT key FROM clips WHERE ({self.predicate})"
         self.check(score_names)
 

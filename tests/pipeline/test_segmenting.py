@@ -99,7 +99,7 @@ def test_whole_is_the_whole_video():
 
 def test_unknown_mode_or_parameter_is_refused():
     with pytest.raises(KeyError, match="unknown segmenting mode"):
-        segment(10.0, [], "scenes", {})
+        segment(10.0, [], "shots", {})
     with pytest.raises(TypeError):
         segment(10.0, [], "whole", {"window": 3})
 
@@ -205,3 +205,16 @@ def test_spans_equal_to_the_millisecond_make_one_sample(tmp_path):
     summary = build(BuildConfig(sources=["hdvila"], manifests=tmp_path / "manifests", corpus=tmp_path / "corpus",
                                 media_root=tmp_path / "media", runner="local", workers=1))
     assert summary["samples"] == 1 and not summary["failures"]
+
+
+def test_scenes_mode_cuts_at_the_scenes_found() -> None:
+    from longvid.pipeline.segmenting import segment
+
+    scenes = [{"start": 0.0, "end": 2.0, "text": "", "kind": "scene", "origin": "ffmpeg-scene"},
+              {"start": 2.0, "end": 2.2, "text": "", "kind": "scene", "origin": "ffmpeg-scene"},
+              {"start": 2.2, "end": 6.0, "text": "", "kind": "scene", "origin": "ffmpeg-scene"}]
+    specs, rejects = segment(6.0, scenes, "scenes", {"min_seconds": 0.5})
+    assert [(s.start, s.end, s.kind, s.mode) for s in specs] == [(0.0, 2.0, "clip", "scenes"), (2.2, 6.0, "clip", "scenes")]
+    assert rejects == []
+    specs, _ = segment(6.0, [], "scenes", {})
+    assert [(s.start, s.end) for s in specs] == [(0.0, 6.0)]

@@ -2,31 +2,24 @@
 
 From the corpus itself (`corpus_items`): a short clip gives one caption conversation per distinct
 caption (the prompt follows the caption's kind); a long sample gives the timeline of its timed
-captions (start - end seconds, text), plus one conversation per summary. A cached sample without
-usable text is reported as `no_text`, not silently dropped.
+captions (start - end seconds, text), plus one conversation per summary; each checked LongVid QA
+pair of a sample is one more (the prompts and the timeline are longvid.conversations', shared with
+`longvid export llava`). A cached sample without usable text is reported as `no_text`, not
+silently dropped.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
+from longvid.conversations import (BRIEF, PROMPTS, SUMMARY, TIMED_KINDS, TIMELINE,
+                                   caption_conversations, clean_text, qa_conversations, timeline)
 from longvid_trainer.cache_index import CacheIndex, CachedSample
 
-BRIEF = "Describe the video briefly."
-TIMELINE = "Describe the events of the video in order, with their start and end times in seconds."
-SUMMARY = "Summarize the video."
-PROMPTS = {  # caption kind -> question
-    "dense_caption": "Describe the video in detail.",
-    "camera_caption": "Describe the camera movement in the video.",
-    "style_caption": "Describe the visual style of the video.",
-    "background_caption": "Describe the background of the video.",
-    "main_object_caption": "Describe the main object in the video.",
-    "summary": SUMMARY,
-}
-TIMED_KINDS = {"narration", "asr"}
-_EGO4D_TAG = re.compile(r"#(summary|unsure|[a-z])\b\s*", re.IGNORECASE)
+# the prompts and the timeline live in longvid.conversations (shared with `longvid export llava`)
+__all__ = ["Item", "sample_items", "corpus_items", "BRIEF", "PROMPTS", "SUMMARY", "TIMED_KINDS", "TIMELINE",
+           "clean_text", "timeline"]
 
 
 @dataclass(frozen=True)
@@ -46,42 +39,11 @@ class Item:
         return words if self.key is not None else -words
 
 
-def clean_text(text: str) -> str:
-    """Whitespace collapsed; Ego4D's `#C`, `#O`, `#summary`, `#unsure` tags removed."""
-    return " ".join(_EGO4D_TAG.sub("", text or "").split())
-
-
-def _question(prompt: str) -> str:
-    return f"<image>\n{prompt}"
-
-
-def timeline(captions: Iterable[dict[str, Any]]) -> str:
-    """`start - end seconds, text` lines in time order (`t seconds, text` for an instant)."""
-    lines = []
-    for c in sorted(captions, key=lambda c: (c["start"], c["end"], c["text"])):
-        when = f"{c['start']:.1f} seconds" if c["end"] <= c["start"] else f"{c['start']:.1f} - {c['end']:.1f} seconds"
-        lines.append(f"{when}, {clean_text(c['text'])}")
-    return "\n".join(lines)
-
-
 def sample_items(sample: CachedSample) -> list[Item]:
-    """The conversations one cached sample gives."""
-    captions = [c for c in sample.captions if clean_text(c.get("text", ""))]
-    items: list[Item] = []
-    timed = [c for c in captions if c.get("kind") in TIMED_KINDS]
-    if sample.kind == "long" or len(timed) > 1:
-        if timed:
-            items.append(Item((("human", _question(TIMELINE)), ("gpt", timeline(timed))), sample.key, f"corpus:{sample.kind}:timeline"))
-        captions = [c for c in captions if c.get("kind") not in TIMED_KINDS]
-    seen: set[str] = set()
-    for c in captions:
-        text = clean_text(c["text"])
-        if text in seen:
-            continue
-        seen.add(text)
-        prompt = PROMPTS.get(c.get("kind", ""), BRIEF)
-        items.append(Item((("human", _question(prompt)), ("gpt", text)), sample.key, f"corpus:{sample.kind}:{c.get('kind')}"))
-    return items
+    """The conversations one cached sample gives (longvid.conversations: the captions, then the
+    sample's checked LongVid QA pairs)."""
+    made = caption_conversations(sample.kind, sample.captions) + qa_conversations(sample.qa)
+    return [Item(turns, sample.key, origin) for turns, origin in made]
 
 
 def corpus_items(index: CacheIndex) -> tuple[list[Item], list[dict[str, Any]]]:

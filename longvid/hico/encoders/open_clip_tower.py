@@ -28,25 +28,24 @@ from torch import Tensor, nn
 
 from longvid.hico.encoders.base import LOCAL_FRAMES, check_frames, regroup_frames, state_dict_hash
 
-__all__ = ["OpenClipEncoder", "build_open_clip", "tiny_clip", "load_visual_weights"]
+__all__ = ["OpenClipEncoder", "build_open_clip", "tiny_clip", "load_visual_weights", "read_clip_state_dict"]
 
 
-def tiny_clip(resolution: int, seed: int = 0) -> nn.Module:
-    """A tiny open_clip CLIP (vision: 2 layers, width 64, 4 heads, patch 16) with seeded weights."""
+def tiny_clip(resolution: int, seed: int = 0, *, vocab_size: int = 64, context_length: int = 8) -> nn.Module:
+    """A tiny open_clip CLIP (vision: 2 layers, width 64, 4 heads, patch 16) with seeded weights.
+    `vocab_size=49408` gives it open_clip's BPE vocabulary (longvid.enrich.clip_score)."""
     import open_clip
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
 
     vision = CLIPVisionCfg(layers=2, width=64, head_width=16, patch_size=16, image_size=resolution)
-    text = CLIPTextCfg(context_length=8, vocab_size=64, width=32, heads=2, layers=1)
+    text = CLIPTextCfg(context_length=context_length, vocab_size=vocab_size, width=32, heads=2, layers=1)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return open_clip.CLIP(embed_dim=32, vision_cfg=vision, text_cfg=text)
 
 
-def load_visual_weights(model: nn.Module, path: str | Path) -> None:
-    """Strictly load the image tower of `model` (an open_clip CLIP) from a local file."""
-    from open_clip.factory import resize_pos_embed
-
+def read_clip_state_dict(path: str | Path) -> dict:
+    """An open_clip state dict from a local file: `{"state_dict": ...}` and a `module.` prefix unwrapped."""
     from longvid.hico.encoders.umt import read_state_dict
 
     sd: dict = read_state_dict(path)
@@ -54,6 +53,14 @@ def load_visual_weights(model: nn.Module, path: str | Path) -> None:
         sd = sd["state_dict"]
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def load_visual_weights(model: nn.Module, path: str | Path) -> None:
+    """Strictly load the image tower of `model` (an open_clip CLIP) from a local file."""
+    from open_clip.factory import resize_pos_embed
+
+    sd = read_clip_state_dict(path)
     if any(k.startswith("visual.") for k in sd):
         visual = {k: v for k, v in sd.items() if k.startswith("visual.")}
     else:
