@@ -71,9 +71,9 @@ def free_port() -> int:
 
 
 def write_recipe(path: Path, *, fetch: dict[str, Any] | None = None, shards: dict[str, Any] | None = None,
-                 before_write: list[dict[str, Any]] | None = None) -> Path:
+                 before_write: list[dict[str, Any]] | None = None, after_write: list[dict[str, Any]] | None = None) -> Path:
     """A copy of the default recipe (pipelines/longvid.yaml) with fetch and shard settings changed,
-    and the recipe lines `before_write` added before the write stage."""
+    and the recipe lines `before_write` and `after_write` added around the write stage."""
     data = yaml.safe_load(resources.files("longvid.pipelines").joinpath("longvid.yaml").read_text(encoding="utf-8"))
     data["name"] = "longvid"  # same recipe name as the default: it goes into every sample's .json
     data["shards"].update(shards or {})
@@ -81,6 +81,7 @@ def write_recipe(path: Path, *, fetch: dict[str, Any] | None = None, shards: dic
         if isinstance(stage, dict) and stage.get("name") == "fetch":
             stage.update(fetch or {})
     data["stages"][-1:-1] = before_write or []
+    data["stages"] += after_write or []
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

@@ -158,3 +158,20 @@ def test_build_json_counts_every_stage(reference):
     assert stages["fetch"]["in"] == summary["videos"] and stages["fetch"]["unit"] == "videos"
     assert stages["write"]["out"] == summary["samples"]
     assert all(c["seconds"] >= 0 and c["out"] <= c["in"] for c in stages.values())
+
+
+def test_a_shard_stage_in_the_recipe_runs_after_write(sample, tmp_path):
+    """`precompress` listed after `write`: the build ends with the HiCo cache of its shards, counted."""
+    recipe = write_recipe(tmp_path / "recipe.yaml", fetch={"timeout": 5, "retries": 1}, shards={"max_samples": 4},
+                          after_write=[{"name": "precompress", "encoder": "umt-tiny", "t_min": 8, "t_max": 16,
+                                        "clips_per_batch": 4}])
+    corpus = tmp_path / "corpus"
+    with offline():
+        summary = build(BuildConfig(sources=["webvid"], manifests=sample.manifests, corpus=corpus,
+                                    media_root=sample.media, recipe=recipe, runner="local", workers=WORKERS,
+                                    allow_private_hosts=True))
+    clips = {k for k, in query(corpus, "SELECT key FROM clips")[1]}
+    features = query(corpus, "SELECT key, tokens, frames FROM features")[1]
+    assert clips and {k for k, *_ in features} == clips
+    assert all(tokens == 16 * frames for _, tokens, frames in features)
+    assert summary["stages"]["precompress"]["out"] == len(clips)
