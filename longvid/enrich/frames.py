@@ -98,7 +98,7 @@ def sample_frames(path: str | os.PathLike[str], spec: FrameSpec = FrameSpec(), b
     anchors = anchor_indices(vlen, spec.count)
     following = [min(i + 1, vlen - 1) for i in anchors] if spec.pairs else []
     wanted = anchors + following
-    decoded = _scaled(read_frames(path, wanted, backend=backend), spec.max_side)
+    decoded = _scaled(read_frames(path, wanted, decoder=backend), spec.max_side)
     n = len(anchors)
     return SampledFrames(frames=decoded[:n], indices=tuple(anchors), times=tuple(i / fps for i in anchors),
                          following=decoded[n:] if spec.pairs else None, fps=float(fps), vlen=int(vlen))
