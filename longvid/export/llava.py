@@ -32,6 +32,8 @@ from typing import Any, Iterator
 
 from longvid.atomic import atomic_write_text, write_atomic
 from longvid.conversations import IMAGE, caption_conversations, qa_conversations
+from longvid.layout import shard_dir
+from longvid.shards.format import copy_range
 
 __all__ = ["ExportConfig", "export_llava", "check_record", "records", "write_mix"]
 
@@ -136,20 +138,9 @@ def _copy_sample(corpus: Path, clip: dict[str, Any], dest: Path) -> None:
     """The sample's .mp4 member out of its shard (byte range from the catalog), once."""
     if dest.is_file() and dest.stat().st_size == clip["bytes"]:
         return
-    tar = Path(corpus) / "shards" / f"{clip['shard']}.tar"
+    tar = shard_dir(corpus) / f"{clip['shard']}.tar"
 
-    def write(tmp: Path) -> None:
-        with open(tar, "rb") as src, open(tmp, "wb") as out:
-            src.seek(int(clip["offset"]))
-            left = int(clip["bytes"])
-            while left:
-                chunk = src.read(min(left, 1 << 20))
-                if not chunk:
-                    raise ValueError(f"shard {tar} ends before sample {clip['key']} does")
-                out.write(chunk)
-                left -= len(chunk)
-
-    write_atomic(dest, write)
+    write_atomic(dest, lambda tmp: copy_range(tar, int(clip["offset"]), int(clip["bytes"]), tmp))
 
 
 def write_mix(mix: Path, json_path: Path, data_root: Path) -> None:

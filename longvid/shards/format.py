@@ -162,3 +162,16 @@ def member_at(tar: Path, header_offset: int, name: str, size: int) -> bool:
                     and os.fstat(f.fileno()).st_size >= header_offset + BLOCK + size)
     except (OSError, tarfile.TarError):
         return False
+
+
+def copy_range(src: Path, offset: int, size: int, dest: Path) -> None:
+    """Copy the `size` bytes at `offset` of `src` (a member's data in a tar) into the file `dest`."""
+    with open(src, "rb") as f, open(dest, "wb") as out:
+        f.seek(offset)
+        left = size
+        while left:
+            block = f.read(min(left, 4 << 20))
+            if not block:
+                raise ValueError(f"{src} ends before {offset + size}")
+            out.write(block)
+            left -= len(block)

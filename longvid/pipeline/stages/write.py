@@ -29,7 +29,7 @@ from longvid.pipeline.stage import Stage
 from longvid.records import ErrorRow, to_row
 from longvid.run.resources import Resources
 from longvid.shards.appender import ShardAppender, discard_partial, partial_path, read_journal, resumable, shard_lock
-from longvid.shards.format import Sample, member_at
+from longvid.shards.format import Sample, copy_range, member_at
 from longvid.shards.writer import read_stats, shard_done
 
 SYNC_BYTES = 256 << 20  # make appended samples durable (and hand them over) at least this often
@@ -197,20 +197,8 @@ def give_back(corpus: Path, shard: str, tar: Path, rows: list[dict[str, Any]]) -
                 or not member_at(tar, row["header_offset"][i], f"{row['key']}.mp4", size)):
             continue
         dest = staging.staged_member(folder, row["key"])
-        write_atomic(dest, lambda tmp: _copy_range(tar, offset, size, tmp))
+        write_atomic(dest, lambda tmp: copy_range(tar, offset, size, tmp))
         staging.marker(folder, row["key"]).unlink(missing_ok=True)
-
-
-def _copy_range(src: Path, offset: int, size: int, dest: Path) -> None:
-    with open(src, "rb") as f, open(dest, "wb") as out:
-        f.seek(offset)
-        left = size
-        while left:
-            block = f.read(min(left, 4 << 20))
-            if not block:
-                raise ValueError(f"{src} ends before {offset + size}")
-            out.write(block)
-            left -= len(block)
 
 
 def _index_rows(index: Path) -> list[dict[str, Any]]:
