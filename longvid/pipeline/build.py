@@ -58,6 +58,9 @@ class BuildConfig:
     allow_private_hosts: bool = False  # fetch from loopback / private addresses (the demo's server)
     max_video_bytes: int | None = None  # cap on one download (None: the recipe's, else 32 GiB)
     keep_media: bool = False  # keep fetched media after their samples are in shards
+    media_budget: int | None = None  # bytes the media cache may hold (evicting videos already sharded)
+    cookies: Path | None = None  # a cookies.txt for yt-dlp
+    proxy: str | None = None  # a proxy for every download
     log: Callable[[str], None] = field(default=lambda message: None)
 
     @property
@@ -181,8 +184,12 @@ def build(config: BuildConfig) -> dict[str, Any]:
             runner.close()  # while the catalog is written
         summary = finished.result()
     summary["disk"] = disk_summary(corpus, disk.peak)
+    from longvid.catalog.coverage import coverage
+    from longvid.pipeline.retry import build_options
+
     update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
-                                        "sources": config.sources, "summary": summary})
+                                        "sources": config.sources, "summary": summary, "options": build_options(config)})
+    update_build_json(corpus, "coverage", coverage(corpus))
     config.log(f"[build] disk: peak {summary['disk']['peak_bytes'] / 2**20:.1f} MiB, "
                f"{summary['disk']['peak_over_shards']:.2f}x the shards")
     return summary
@@ -190,9 +197,12 @@ def build(config: BuildConfig) -> dict[str, Any]:
 
 def task_recipe(config: BuildConfig, recipe: Recipe) -> Recipe:
     """The recipe the video tasks get: the command line's settings over the file's."""
-    if config.max_video_bytes is None:
+    given = {"max_bytes": config.max_video_bytes, "media_budget": config.media_budget, "proxy": config.proxy,
+             "cookies": str(config.cookies) if config.cookies else None}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
         return recipe
-    params = {**recipe.stages, "fetch": {**recipe.stage("fetch"), "max_bytes": config.max_video_bytes}}
+    params = {**recipe.stages, "fetch": {**recipe.stage("fetch"), **given}}
     return Recipe(recipe.name, params, recipe.shard_prefix, recipe.max_shard_bytes, recipe.max_shard_samples, recipe.text)
 
 

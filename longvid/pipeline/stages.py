@@ -10,13 +10,12 @@ imports Ray: the same code runs in a unit test, a thread or a Ray task.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from longvid.pipeline import sections
 from longvid.pipeline.align import captions_for
 from longvid.pipeline.segmenting import segment
 from longvid.pipeline.staging import write_result as write_result_file
@@ -63,30 +62,12 @@ class Stage:
     doc: str = ""
 
 
-def _remote_dest(work: VideoWork, url: str) -> Path:
-    suffix = Path(urllib.parse.urlsplit(url).path).suffix.lower()
-    suffix = suffix if suffix in {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"} else ".mp4"
-    name = hashlib.sha1(work.video["video_uid"].encode()).hexdigest()[:20]
-    return work.media_cache / f"{name}{suffix}"
-
-
 def fetch(work: VideoWork) -> None:
-    """Local media under --media-root as the dataset's downloader left it, else the URL,
-    streamed to CORPUS/media/ with timeouts and retries."""
-    from longvid.media.fetch import fetch as fetch_media
-    from longvid.media.fetch import resolve_location
+    """Local media under --media-root as the dataset's downloader left it, else the URL: streamed
+    to CORPUS/media/, or through yt-dlp for YouTube and web pages (longvid.pipeline.fetching)."""
+    from longvid.pipeline.fetching import fetch_stage
 
-    from longvid.media.fetch import MAX_VIDEO_BYTES
-
-    v, p = work.video, work.params.get("fetch", {})
-    location = resolve_location(work.policy, v["source"], v.get("media_path"), v.get("url"))
-    work.fetch = {"location": location}
-    result = fetch_media(location, _remote_dest(work, location), policy=work.policy,
-                         timeout=float(p.get("timeout", 30)), retries=int(p.get("retries", 3)),
-                         backoff=float(p.get("backoff", 0.5)), max_bytes=int(p.get("max_bytes", MAX_VIDEO_BYTES)))
-    work.path = result.path
-    work.fetch.update({"bytes": result.bytes, "kind": result.source_kind, "attempts": result.attempts,
-                       "sha256": result.sha256, "path": str(result.path), "cached": result.source_kind == "http"})
+    fetch_stage(work)
 
 
 def probe(work: VideoWork) -> None:
@@ -174,6 +155,7 @@ def align(work: VideoWork) -> None:
         validator.validate(doc)
         work.samples.append({"key": c["key"], "json": doc, "bytes": c["bytes"], "source": v["source"],
                              "video_uid": v["video_uid"]})
+    sections.to_source(work)  # a span-only download's samples back on the source's timeline
 
 
 FETCH = Stage("fetch", fetch, Resources(cpus=0.5), "local file or streamed HTTP download")

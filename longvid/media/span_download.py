@@ -1,0 +1,103 @@
+"""Download one range of a remote video with FFmpeg: the formats yt-dlp chose, read from their
+URLs from the range's start (FFmpeg seeks with HTTP range requests where the server allows), cut
+exactly and encoded as an exact cut is (H.264/AAC, deterministic flags), so only the range
+crosses the network and the file starts at the range's start.
+
+FFmpeg's own connections go through the given proxy (the GuardProxy of longvid.media.ytdlp, or
+the user's); its failures are classified from its stderr with longvid.errors causes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from longvid.media.errors import MediaError
+
+__all__ = ["can_cut", "download_range", "ffmpeg_cause"]
+
+_PROTOCOLS = {"http", "https", "m3u8", "m3u8_native"}
+
+
+def _formats(info: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(info.get("requested_formats") or [info])
+
+
+def can_cut(info: dict[str, Any], proxy: str | None) -> bool:
+    """True when FFmpeg can read every chosen format itself (plain HTTP(S) or HLS, no SOCKS proxy)."""
+    if proxy and not proxy.startswith("http://"):
+        return False
+    return all(f.get("url") and (f.get("protocol") or "https") in _PROTOCOLS for f in _formats(info))
+
+
+def download_range(info: dict[str, Any], ydl: Any, section: tuple[float, float], dest: Path, *, proxy: str | None,
+                   timeout: float, max_bytes: int) -> Path:
+    """Write source range `section` of the video to `dest` (renamed into place when complete);
+    raises MediaError."""
+    from longvid.media.ffmpeg import ffmpeg_exe
+    from longvid.media.segment import ENCODE_ARGS, determinism_flags
+
+    start, end = section
+    formats = _formats(info)
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "warning", "-y"]
+    for fmt in formats:
+        url = fmt["url"]
+        headers = fmt.get("http_headers") or info.get("http_headers") or {}
+        cookies = ydl.cookiejar.get_cookies_for_url(url)
+        if cookies:
+            args += ["-cookies", "".join(f"{c.name}={c.value}; path={c.path}; domain={c.domain};\r\n" for c in cookies)]
+        if headers:
+            args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
+        if proxy:
+            args += ["-http_proxy", proxy]
+        args += ["-rw_timeout", str(int(timeout * 1_000_000)), "-ss", f"{start:.6f}", "-t", f"{end - start:.6f}",
+                 "-i", url]
+    args += ["-map", "0:v:0", "-map", f"{len(formats) - 1}:a:0?", *ENCODE_ARGS, "-fs", str(max_bytes),
+             *determinism_flags(dest)]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}  # FFmpeg would bypass the proxy
+    if proxy:
+        env["http_proxy"] = proxy
+    try:
+        done = subprocess.run([*args, str(tmp)], capture_output=True, timeout=max(60.0, 20 * timeout + (end - start)),
+                              env=env)
+        if done.returncode != 0:
+            text = done.stderr.decode("utf-8", "replace").strip()
+            raise MediaError(ffmpeg_cause(text), f"FFmpeg reading {start:.3f}-{end:.3f} s: {text[-400:] or 'no message'}")
+        if tmp.stat().st_size >= max_bytes:
+            raise MediaError("too_large", f"the range is over --max-video-bytes {max_bytes} bytes")
+        os.replace(tmp, dest)
+    except subprocess.TimeoutExpired:
+        raise MediaError("timeout", f"FFmpeg reading {start:.3f}-{end:.3f} s ran too long") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+_CAUSES: list[tuple[str, str]] = [  # FFmpeg's stderr, lower-cased -> cause; first match wins
+    (r"\b429\b|too many requests", "rate_limited"),
+    (r"\b40[13]\b|forbidden|unauthorized", "forbidden"),
+    (r"\b404\b|\b410\b|not found", "not_found"),
+    (r"\b5\d\d\b|5xx server error", "server_error"),
+    (r"timed out|timeout", "timeout"),
+    (r"connection refused|connection reset|network is unreachable|failed to resolve|name or service|"
+     r"broken pipe|end of file|i/o error|input/output error", "connection_failed"),
+    (r"invalid data found|moov atom not found|could not find codec|no such stream|does not contain any stream|"
+     r"stream map .* matches no streams", "not_video"),
+]
+
+
+def ffmpeg_cause(stderr: str) -> str:
+    """The longvid.errors cause of an FFmpeg failure reading a remote input, from its stderr."""
+    text = stderr.lower()
+    for pattern, cause in _CAUSES:
+        if re.search(pattern, text):
+            return cause
+    return "download_failed"

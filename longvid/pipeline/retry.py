@@ -1,0 +1,218 @@
+"""`longvid retry CORPUS --class transient,blocked`: fetch again the videos a build could not,
+and add what they give to the corpus without rewriting a finished shard.
+
+Which videos: those with a build error (fetch, probe, segment or align) of one of the classes
+and no sample in the corpus. Their staged results (errors only) are dropped and they go through
+the build's own per-video stages again, with the build's settings (kept in build.json; the
+command line may override them). Their samples, in video order, fill **new shards appended after
+the existing ones** (`longvid-000007`, ... when the build made 0..6): finished shards are not
+touched, so a feature cache or a copy made from them stays valid. The catalog is then rewritten
+around them: the retried videos' error and probe rows are replaced, `clips`, `shards` and
+`wids.json` list every shard, and build.json gains a `retries` entry and a fresh `coverage`.
+
+A retry is resumable like a build (one per corpus, the same locks, staging and shard journals):
+killed and run again, it redoes only what its first run had not finished. A later
+`longvid build` of the corpus plans shards from scratch in video order, so it rewrites the
+shards whose samples move (the shards stay consistent either way).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.parquet as pq
+
+from longvid import registry
+from longvid.catalog.coverage import coverage
+from longvid.catalog.ingest import update_build_json
+from longvid.catalog.sql import query
+from longvid.catalog.tables import TableWriter
+from longvid.errors import UserError, parse_classes
+from longvid.layout import table_dir
+from longvid.pipeline import staging
+from longvid.pipeline.build import (BuildConfig, clean_partial_files, task_recipe, video_function, video_tasks,
+                                    write_catalog, write_wids)
+from longvid.pipeline.flow import Flow
+from longvid.pipeline.lock import corpus_lock
+from longvid.pipeline.progress import Progress
+from longvid.pipeline.recipe import load_recipe
+from longvid.pipeline.shard_stage import ShardJob, remove_stale, write_job
+from longvid.run import make_runner
+from longvid.shards.plan import ShardPlanner
+from longvid.shards.writer import clean_partial, read_stats
+
+RETRIED_STAGES = ("fetch", "probe", "segment", "align")
+OPTION_NAMES = ("media_root", "allow_local", "allow_private_hosts", "max_video_bytes", "keep_media", "media_budget",
+                "cookies", "proxy")
+
+
+@dataclass
+class RetryConfig:
+    """What to retry and how; a None option means the build's own (from build.json)."""
+
+    corpus: Path
+    classes: list[str] = field(default_factory=lambda: ["transient", "blocked"])
+    runner: str = "ray"
+    address: str | None = None
+    workers: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # OPTION_NAMES given on the command line
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+
+def build_options(config: BuildConfig) -> dict[str, Any]:
+    """The build's settings a retry reuses, as JSON (kept in build.json under build.options)."""
+    out = {}
+    for name in OPTION_NAMES:
+        value = getattr(config, name, None)
+        if isinstance(value, (tuple, list)):
+            value = [str(v) for v in value]
+        elif isinstance(value, Path):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def videos_to_retry(corpus: Path, classes: list[str]) -> list[str]:
+    """video_uids with a build error of `classes` and no sample in the corpus, in video order."""
+    stages = ", ".join(f"'{s}'" for s in RETRIED_STAGES)
+    wanted = ", ".join(f"'{c}'" for c in parse_classes(",".join(classes)))
+    sql = (f'SELECT DISTINCT video_uid FROM errors WHERE stage IN ({stages}) AND "class" IN ({wanted}) '
+           "AND video_uid IS NOT NULL AND video_uid NOT IN (SELECT video_uid FROM clips) ORDER BY video_uid")
+    return [row[0] for row in query(corpus, sql)[1]]
+
+
+def retry(config: RetryConfig) -> dict[str, Any]:
+    """Retry the failed videos of `config.classes`; returns the summary kept in build.json."""
+    corpus = Path(config.corpus)
+    done = _finished_build(corpus)
+    options = {**(done.get("options") or {}), **{k: v for k, v in config.options.items() if v is not None}}
+    build_config = BuildConfig(
+        sources=list(done["sources"]), manifests=corpus, corpus=corpus, runner=config.runner,
+        address=config.address, workers=config.workers, log=config.log,
+        media_root=Path(options["media_root"]) if options.get("media_root") else None,
+        allow_local=tuple(Path(p) for p in options.get("allow_local") or ()),
+        allow_private_hosts=bool(options.get("allow_private_hosts")),
+        max_video_bytes=options.get("max_video_bytes"), keep_media=bool(options.get("keep_media")),
+        media_budget=options.get("media_budget"), cookies=Path(options["cookies"]) if options.get("cookies") else None,
+        proxy=options.get("proxy"))
+    recipe = task_recipe(build_config, _recipe(done))
+    shard_dir = corpus / "shards"
+    with corpus_lock(corpus):
+        clean_partial_files(corpus)
+        clean_partial(shard_dir)
+        staging.clean_attempts(corpus / "staging")
+        uids = videos_to_retry(corpus, config.classes)
+        for uid in uids:
+            _forget(corpus, uid)
+        existing = [r[0] for r in query(corpus, "SELECT shard FROM shards ORDER BY shard")[1]]
+        config.log(f"[retry] {len(uids)} videos failed in class {', '.join(config.classes)}; "
+                   f"new shards go after the {len(existing)} there")
+        progress = Progress(total_videos=len(uids))
+        errors, probes, stats = [], [], {}
+        if uids:
+            runner = make_runner(config.runner, address=config.address, workers=config.workers)
+            try:
+                flow = Flow(runner=runner, process=video_function(build_config, corpus, recipe), write=write_job,
+                            video_resources=registry.stage("segment").resources,
+                            write_resources=registry.stage("write").resources,
+                            make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples),
+                                                                           build_config.keep_media, final),
+                            prefix=recipe.shard_prefix,
+                            planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples),
+                            jobs=list(existing))
+                wanted = set(uids)
+
+                def on_video(result: dict[str, Any], resumed: bool) -> None:
+                    progress.video(result, resumed)
+                    errors.extend(result["errors"])
+                    probes.append(result["probe"])
+
+                def on_write(name: str, outcome: dict[str, Any]) -> None:
+                    errors.extend(outcome["errors"])
+                    if outcome["stats"] is not None:
+                        stats[name] = outcome["stats"]
+                        progress.shard(len(flow.jobs) - len(existing))
+
+                flow.run((item for item in video_tasks(corpus, list(done["sources"])) if item[0]["video_uid"] in wanted),
+                         on_video, on_write)
+                names = flow.jobs
+            finally:
+                runner.close()
+        else:
+            names = existing
+        remove_stale(shard_dir, recipe.shard_prefix, set(names))
+        _replace_rows(corpus, "errors", set(uids), errors)
+        _replace_rows(corpus, "probes", set(uids), probes)
+        for name in names:
+            if name not in stats:
+                stats[name] = read_stats(shard_dir, name)
+        write_wids(shard_dir, names)
+        write_catalog(corpus, names, stats)
+        summary = {**progress.summary(), "classes": list(config.classes), "retried": len(uids),
+                   "new_shards": [n for n in names if n not in existing],
+                   "recovered": len({s for s in _sampled(corpus) if s in set(uids)})}
+        progress.print_summary(progress.summary())
+        _record(corpus, summary)
+    return summary
+
+
+def _finished_build(corpus: Path) -> dict[str, Any]:
+    path = corpus / "build.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{corpus} holds no corpus (no build.json): run `longvid build` first") from None
+    done = data.get("build")
+    if not isinstance(done, dict) or "summary" not in done:
+        raise UserError(f"{corpus} has no finished build to retry: run `longvid build` first")
+    return done
+
+
+def _recipe(done: dict[str, Any]):
+    """The recipe the build ran, from the text build.json keeps."""
+    with tempfile.TemporaryDirectory(prefix="longvid-retry-") as tmp:
+        path = Path(tmp) / f"{done.get('recipe') or 'longvid'}.yaml"
+        path.write_text(done.get("recipe_text") or "", encoding="utf-8")
+        return load_recipe(path if done.get("recipe_text") else None)
+
+
+def _forget(corpus: Path, uid: str) -> None:
+    """Drop a failed video's staged result (errors only), so its stages run again. A result with
+    samples (committed by an earlier, killed retry) is kept: the flow trusts and reuses it."""
+    folder = staging.video_folder(corpus, uid)
+    try:
+        result = staging.read_result(folder)
+    except (OSError, ValueError):
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    if not result.get("samples"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _replace_rows(corpus: Path, table: str, uids: set[str], rows: list[dict[str, Any]]) -> None:
+    """Rewrite `<table>/build.parquet`: its rows of other videos as they were, then `rows`
+    (streamed in batches: the old file is read while the new one is written beside it)."""
+    old = table_dir(corpus, table) / "build.parquet"
+    with TableWriter(corpus, table, "build") as writer:
+        if old.is_file():
+            for batch in pq.ParquetFile(old).iter_batches(batch_size=10_000):
+                writer.write_all(r for r in batch.to_pylist() if r.get("video_uid") not in uids)
+        writer.write_all(rows)
+
+
+def _sampled(corpus: Path) -> list[str]:
+    return [r[0] for r in query(corpus, "SELECT DISTINCT video_uid FROM clips")[1]]
+
+
+def _record(corpus: Path, summary: dict[str, Any]) -> None:
+    """build.json: this retry appended to `retries`, and the coverage now."""
+    data = json.loads((corpus / "build.json").read_text(encoding="utf-8"))
+    retries = data.get("retries") if isinstance(data.get("retries"), dict) else {"runs": []}
+    retries["runs"] = [*retries.get("runs", []), summary]
+    update_build_json(corpus, "retries", retries)
+    update_build_json(corpus, "coverage", coverage(corpus))
