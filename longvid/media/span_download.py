@@ -13,14 +13,25 @@ import os
 import re
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longvid.media.errors import MediaError
 
-__all__ = ["can_cut", "download_range", "ffmpeg_cause"]
+__all__ = ["Section", "can_cut", "download_range", "ffmpeg_cause"]
 
 _PROTOCOLS = {"http", "https", "m3u8", "m3u8_native"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A source range [start, end) to download, and the source times where samples will start
+    (`cuts`): the download has a keyframe at each, so a stream-copy cut starts exactly there."""
+
+    start: float
+    end: float
+    cuts: tuple[float, ...] = ()
 
 
 def _formats(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -34,14 +45,15 @@ def can_cut(info: dict[str, Any], proxy: str | None) -> bool:
     return all(f.get("url") and (f.get("protocol") or "https") in _PROTOCOLS for f in _formats(info))
 
 
-def download_range(info: dict[str, Any], ydl: Any, section: tuple[float, float], dest: Path, *, proxy: str | None,
+def download_range(info: dict[str, Any], ydl: Any, section: Section, dest: Path, *, proxy: str | None,
                    timeout: float, max_bytes: int) -> Path:
-    """Write source range `section` of the video to `dest` (renamed into place when complete);
-    raises MediaError."""
+    """Write source range `section` of the video to `dest` (renamed into place when complete),
+    with keyframes at its cuts; raises MediaError."""
     from longvid.media.ffmpeg import ffmpeg_exe
     from longvid.media.segment import ENCODE_ARGS, determinism_flags
 
-    start, end = section
+    start, end = section.start, section.end
+    keys = sorted({0.0, *(round(c - start, 6) for c in section.cuts if start <= c < end)})
     formats = _formats(info)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "warning", "-y"]
     for fmt in formats:
@@ -56,7 +68,8 @@ def download_range(info: dict[str, Any], ydl: Any, section: tuple[float, float],
             args += ["-http_proxy", proxy]
         args += ["-rw_timeout", str(int(timeout * 1_000_000)), "-ss", f"{start:.6f}", "-t", f"{end - start:.6f}",
                  "-i", url]
-    args += ["-map", "0:v:0", "-map", f"{len(formats) - 1}:a:0?", *ENCODE_ARGS, "-fs", str(max_bytes),
+    args += ["-map", "0:v:0", "-map", f"{len(formats) - 1}:a:0?", *ENCODE_ARGS,
+             "-force_key_frames", ",".join(f"{k:.6f}" for k in keys), "-fs", str(max_bytes),
              *determinism_flags(dest)]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}")

@@ -5,9 +5,10 @@ URL that answers with a web page (yt-dlp's generic extractor finds a video embed
 - **What is fetched**: the best format up to `max_height` in `container` (separate video and
   audio merged by FFmpeg), under a file name of ours (never the title or id); the first video of
   a page or playlist only.
-- **Span-only**: `choose_section(duration)` may name one range of the video; then only that range
-  is downloaded (yt-dlp's `download_ranges`, read by FFmpeg and cut exactly, H.264/AAC with the
-  same settings as an exact cut), and the result says which range it holds.
+- **Span-only**: `choose_section(duration)` may name one range of the video (a Section); then only
+  that range is downloaded (FFmpeg reads the formats yt-dlp chose from the range's start and cuts
+  exactly, H.264/AAC as an exact cut, keyframes where samples will start), and the result says
+  which range it holds. A server that cannot seek gets the whole video downloaded instead.
 - **Location rules**: the URL's host is checked first; then every connection yt-dlp or its FFmpeg
   makes goes through a GuardProxy that checks it (redirects, DNS answers), unless a proxy is
   given (`--proxy`, or the environment's http(s)_proxy as for direct downloads): then, as for
@@ -37,15 +38,16 @@ from typing import Any, Callable, Iterator
 from longvid.media.errors import MediaError
 from longvid.media.fetch import MAX_VIDEO_BYTES, FetchResult, is_youtube
 from longvid.media import span_download
+from longvid.media.span_download import Section
 from longvid.media.guard_proxy import GuardProxy
 from longvid.media.locations import LocationPolicy
 from longvid.media.politeness import Politeness, backoff_delay, domain_of
 from longvid.media.ytdlp_errors import RETRIED, TooLarge as _TooLarge, classify
 
-__all__ = ["YtdlpOptions", "download", "youtube_url"]
+__all__ = ["Section", "YtdlpOptions", "download", "youtube_url"]
 
 YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
-SectionChooser = Callable[[float | None], tuple[float, float] | None]
+SectionChooser = Callable[[float | None], Section | None]
 
 
 @dataclass(frozen=True)
@@ -202,8 +204,8 @@ def _once(url: str, folder: Path, stem: str, options: YtdlpOptions, policy: Loca
     size = path.stat().st_size
     if size == 0:
         raise _Failed(MediaError("empty_file", f"zero bytes: {url}"))
-    return FetchResult(path=path, bytes=size, sha256=None, attempts=1, source_kind="ytdlp", section=section,
-                       source_duration=duration)
+    return FetchResult(path=path, bytes=size, sha256=None, attempts=1, source_kind="ytdlp",
+                       section=(section.start, section.end) if section else None, source_duration=duration)
 
 
 def _first(info: dict[str, Any] | None) -> dict[str, Any]:

@@ -16,42 +16,46 @@ import re
 from typing import Any, Callable
 
 from longvid.keys import sample_key
+from longvid.media.span_download import Section
 
 SECTION_MODES = ("spans", "around")
 
 
-def needed_range(spans: list[dict[str, Any]], mode: str, params: dict[str, Any]) -> tuple[float, float] | None:
-    """The source range the mode's samples need, or None (the whole video: another mode, no
-    spans, or a span open to the end)."""
+def needed_range(spans: list[dict[str, Any]], mode: str, params: dict[str, Any]) -> Section | None:
+    """The source range the mode's samples need, with their start times, or None (the whole
+    video: another mode, no spans, or a span open to the end)."""
     if mode == "spans":
         kind = params.get("span_kind", "clip")
         mine = [s for s in spans if s["kind"] == kind]
         if not mine or any(s["end"] is None for s in mine):
             return None
-        return min(s["start"] for s in mine), max(s["end"] for s in mine)
+        starts = tuple(sorted({max(0.0, s["start"]) for s in mine}))
+        return Section(min(s["start"] for s in mine), max(s["end"] for s in mine), starts)
     if mode == "around":
         kinds = tuple(params.get("kinds", ("narration", "asr")))
         half = float(params.get("window", 8.0)) / 2
         centres = [s["start"] if s["end"] is None else (s["start"] + s["end"]) / 2 for s in spans if s["kind"] in kinds]
-        return (min(centres) - half, max(centres) + half) if centres else None
+        if not centres:
+            return None
+        return Section(min(centres) - half, max(centres) + half, tuple(sorted({max(0.0, c - half) for c in centres})))
     return None
 
 
 def chooser(spans: list[dict[str, Any]], mode: str, params: dict[str, Any], manifest_duration: float | None, *,
-            fraction: float, margin: float) -> Callable[[float | None], tuple[float, float] | None]:
+            fraction: float, margin: float) -> Callable[[float | None], Section | None]:
     """A `choose_section(duration)` for longvid.media.ytdlp: the needed range (with `margin`) when
     the video's duration is known (yt-dlp's, else the manifest's), the range lies inside it and
     is at most `fraction` of it; else None (download it whole)."""
     wanted = needed_range(spans, mode, params)
 
-    def choose(duration: float | None) -> tuple[float, float] | None:
+    def choose(duration: float | None) -> Section | None:
         duration = duration or manifest_duration
         if wanted is None or not duration or duration <= 0:
             return None
-        start, end = max(0.0, wanted[0] - margin), min(duration, wanted[1] + margin)
-        if wanted[1] > duration or end <= start or (end - start) > fraction * duration:
+        start, end = max(0.0, wanted.start - margin), min(duration, wanted.end + margin)
+        if wanted.end > duration or end <= start or (end - start) > fraction * duration:
             return None
-        return round(start, 3), round(end, 3)
+        return Section(round(start, 3), round(end, 3), wanted.cuts)
 
     return choose
 
