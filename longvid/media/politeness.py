@@ -1,7 +1,7 @@
 """Politeness towards the hosts a build downloads from: per-domain concurrency and request rate,
 exponential backoff with jitter, and a domain-wide cool-down when a server sends `Retry-After`.
 
-The state lives in small files under one folder (a build uses `CORPUS/media/.domains/`) guarded
+The state lives in small files under one folder (a build uses `CORPUS/.domains/`) guarded
 by `flock`, so every process of the build on this host (Ray workers, threads) shares the same
 limits, and a killed process gives its slot back (the kernel drops its locks):
 

@@ -15,7 +15,7 @@ from longvid.media.politeness import Politeness
 from longvid.pipeline import sections
 from longvid.pipeline.media_budget import make_room
 
-DOMAINS_FOLDER = ".domains"  # under CORPUS/media/: the politeness gates' files
+DOMAINS_FOLDER = ".domains"  # under CORPUS/, beside .lock: the politeness gates' files (a few bytes per domain)
 
 
 def media_stem(video_uid: str) -> str:
@@ -40,7 +40,7 @@ def fetch_stage(work: Any) -> None:
     choose = sections.chooser(work.spans, mode, params, v.get("duration"), fraction=options.section_fraction,
                               margin=options.section_margin)
     result = fetch_video(location, Path(work.media_cache), media_stem(v["video_uid"]), options=options,
-                         policy=work.policy, gate=Politeness(media / DOMAINS_FOLDER, options.domains),
+                         policy=work.policy, gate=Politeness(corpus / DOMAINS_FOLDER, options.domains),
                          choose_section=choose)
     work.path = result.path
     work.fetch.update({"bytes": result.bytes, "kind": result.source_kind, "attempts": result.attempts,
