@@ -13,12 +13,17 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-TMP_PATTERN = re.compile(r"\.tmp-\d+(?:-[0-9a-f]+)?$")
+TMP_PATTERN = re.compile(r"\.tmp-\d+(?:-[0-9a-f]+)?(?:\.[A-Za-z0-9]{1,5})?$")
 
 
-def temporary_name(path: Path) -> Path:
-    """A fresh temporary name beside `path` (unique across processes and threads)."""
-    return path.with_name(f"{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+def temporary_name(path: Path, keep_suffix: bool = False) -> Path:
+    """A fresh temporary name beside `path` (unique across processes and threads); with
+    `keep_suffix` it ends in the same extension (`x.tmp-<pid>-<hex>.mp4`: FFmpeg picks the muxer by it)."""
+    path = Path(path)
+    tag = f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    if keep_suffix and path.suffix:
+        return path.with_name(f"{path.stem}{tag}{path.suffix}")
+    return path.with_name(f"{path.name}{tag}")
 
 
 def is_temporary(name: str) -> bool:
@@ -34,18 +39,26 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def commit(tmp: Path, path: Path, *, durable: bool = True) -> None:
+    """Rename the finished temporary file `tmp` over `path`; `durable` fsyncs the file first and
+    the folder after (a cache file that is checked by size on reuse can skip that)."""
+    if durable:
+        fsync_path(tmp)
+    os.replace(tmp, path)
+    if durable:
+        fsync_path(Path(path).parent)
+
+
 def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Call `write(tmp)` to fill a temporary file, then fsync it and rename it to `path`."""
     path = Path(path)
     tmp = temporary_name(path)
     try:
         write(tmp)
-        fsync_path(tmp)
-        os.replace(tmp, path)
+        commit(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_path(path.parent)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

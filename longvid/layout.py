@@ -15,6 +15,10 @@ from pathlib import Path
 CATALOG = "catalog"
 
 
+def build_json(corpus: Path) -> Path:
+    return Path(corpus) / "build.json"
+
+
 def table_dir(corpus: Path, table: str) -> Path:
     return Path(corpus) / CATALOG / table
 
@@ -33,3 +37,7 @@ def media_cache(corpus: Path, source: str) -> Path:
 
 def features_root(corpus: Path) -> Path:
     return Path(corpus) / "features"
+
+
+def lock_file(corpus: Path) -> Path:
+    return Path(corpus) / ".lock"

@@ -1,7 +1,9 @@
 """Name -> dotted path tables: the one place a new source, stage or encoder is plugged in.
 
 Entries resolve lazily, so `longvid --help` imports neither torch nor Ray. Adding a sixth
-source is one module in longvid/sources/ and one line in SOURCES.
+source is one module in longvid/sources/ and one line in SOURCES; an encoder, one module and one
+line in ENCODERS. Pipeline stages and filters need no line here: a module in
+longvid/pipeline/stages/ is found by its name (see longvid.pipeline.stages).
 """
 
 from __future__ import annotations
@@ -15,14 +17,6 @@ SOURCES: dict[str, str] = {
     "hdvila": "longvid.sources.hdvila",
     "miradata": "longvid.sources.miradata",
     "webvid": "longvid.sources.webvid",
-}
-
-STAGES: dict[str, str] = {
-    "fetch": "longvid.pipeline.stages:FETCH",
-    "probe": "longvid.pipeline.stages:PROBE",
-    "segment": "longvid.pipeline.stages:SEGMENT",
-    "align": "longvid.pipeline.stages:ALIGN",
-    "write": "longvid.pipeline.shard_stage:WRITE",
 }
 
 # Feature encoders for `longvid precompress`: factories (name, weights, resolution, device, dtype)
@@ -50,9 +44,12 @@ def source(name: str) -> Any:
     return resolve(SOURCES, name, "source")
 
 
-def stage(name: str) -> Any:
-    """The build stage registered as `name` (a longvid.pipeline.stages.Stage)."""
-    return resolve(STAGES, name, "stage")
+def stage(name: str, use: str | None = None) -> Any:
+    """The pipeline stage named `name`: longvid/pipeline/stages/<name>.py's STAGE, or `use`
+    ("module:ATTR") for one defined elsewhere."""
+    from longvid.pipeline.stages import find
+
+    return find(name, use)
 
 
 def parse_source_list(text: str) -> list[str]:

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from longvid import __version__, registry
+from longvid.atomic import atomic_write_text
 from longvid.catalog.tables import TableWriter
+from longvid.layout import build_json
 from longvid.records import ErrorRow, Span, Video
 
 
@@ -119,14 +121,12 @@ def versions() -> dict[str, str]:
 
 def update_build_json(corpus: Path, key: str, section: dict[str, Any]) -> Path:
     """Merge `section` under `key` into CORPUS/build.json (written atomically)."""
-    path = Path(corpus) / "build.json"
+    path = build_json(corpus)
     data = json.loads(path.read_text()) if path.exists() else {}
     data["versions"] = versions()
     if key == "ingest" and isinstance(data.get("ingest"), dict):
         for part in ("sources", "inputs"):  # keep other sources' earlier results
             section[part] = {**data["ingest"].get(part, {}), **section[part]}
     data[key] = section
-    tmp = path.with_name(f".build.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path

@@ -1,7 +1,7 @@
 """Arrow schemas of the catalog tables, read from schemas/<table>.arrow.json at run time.
 
 A field type is a name (`string`, `float64`, `float32`, `int64`, `int32`, `bool`, `binary`),
-`{"list": TYPE}` or `{"struct": [FIELD, ...]}`. The same spec gives the DuckDB type
+`{"list": TYPE}`, `{"struct": [FIELD, ...]}` or `{"map": [KEY TYPE, VALUE TYPE]}`. The same spec gives the DuckDB type
 (`duck_columns`), so `longvid sql` never imports pyarrow.
 """
 
@@ -31,6 +31,8 @@ def _arrow_type(spec: Any) -> pa.DataType:
         return pa.list_(_arrow_type(spec["list"]))
     if isinstance(spec, dict) and "struct" in spec:
         return pa.struct([_arrow_field(f) for f in spec["struct"]])
+    if isinstance(spec, dict) and "map" in spec:
+        return pa.map_(_arrow_type(spec["map"][0]), _arrow_type(spec["map"][1]))
     raise ValueError(f"unknown field type {spec!r}")
 
 
@@ -56,6 +58,8 @@ def duck_type(spec: Any) -> str:
         return duck_type(spec["list"]) + "[]"
     if isinstance(spec, dict) and "struct" in spec:
         return "STRUCT(" + ", ".join(f'"{f["name"]}" {duck_type(f["type"])}' for f in spec["struct"]) + ")"
+    if isinstance(spec, dict) and "map" in spec:
+        return f"MAP({duck_type(spec['map'][0])}, {duck_type(spec['map'][1])})"
     raise ValueError(f"unknown field type {spec!r}")
 
 

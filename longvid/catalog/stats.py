@@ -39,6 +39,9 @@ REPORTS: list[tuple[str, str, str]] = [
         SELECT source, kind, count(*) AS samples, round(sum("end" - start) / 3600, 3) AS hours,
                round(sum(bytes) / 1e6, 2) AS mbytes
         FROM clips GROUP BY ALL ORDER BY source, kind"""),
+    ("samples filtered out, by stage and reason", "filtered", """
+        SELECT source, stage, reason, count(*) AS samples, round(sum(duration) / 3600, 3) AS hours
+        FROM filtered GROUP BY ALL ORDER BY source, samples DESC, stage, reason"""),
     ("shards", "shards", """
         SELECT count(*) AS shards, sum(samples) AS samples, round(sum(bytes) / 1e6, 2) AS mbytes,
                round(sum(duration) / 3600, 3) AS hours

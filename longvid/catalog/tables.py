@@ -8,7 +8,6 @@ folder, so stages add files beside ingest's without rewriting them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Iterable
@@ -16,7 +15,7 @@ from typing import Any, Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from longvid.atomic import temporary_name
+from longvid.atomic import commit, temporary_name
 from longvid.catalog.schema import table_schema
 from longvid.errors import error_class
 from longvid.layout import table_dir
@@ -69,7 +68,7 @@ class TableWriter:
         """Flush, close and move the file into place; returns its path."""
         self._flush()
         self._writer.close()
-        os.replace(self._tmp, self.path)
+        commit(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:

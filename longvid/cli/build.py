@@ -25,6 +25,7 @@ def build(
     allow_private_hosts: bool = typer.Option(False, "--allow-private-hosts", help="fetch from loopback, private and link-local addresses too"),
     max_video_bytes: Optional[int] = typer.Option(None, "--max-video-bytes", help="cap on one download in bytes (default 32 GiB)"),
     keep_media: bool = typer.Option(False, "--keep-media", help="keep fetched media after their samples are in shards"),
+    select: Optional[str] = typer.Option(None, "--select", help="SQL predicate over clips columns and scores: which samples go into the shards (changing it rewrites shards only)"),
     media_budget: Optional[int] = typer.Option(None, "--media-budget", help="bytes the media cache may hold; media of videos already in shards are evicted first"),
     cookies: Optional[Path] = typer.Option(None, "--cookies", help="a cookies.txt (Netscape format) for yt-dlp: YouTube sign-in, age gates"),
     proxy: Optional[str] = typer.Option(None, "--proxy", help="proxy URL for every download (http://, https://, socks5://)"),
@@ -39,5 +40,5 @@ def build(
             sources=parse_source_list(sources), manifests=manifests, corpus=out, media_root=media_root,
             recipe=recipe, address=address, runner=runner, workers=workers, force=force,
             allow_local=tuple(allow_local), allow_private_hosts=allow_private_hosts, max_video_bytes=max_video_bytes,
-            keep_media=keep_media, media_budget=media_budget, cookies=cookies, proxy=proxy, log=log))
+            keep_media=keep_media, select=select, media_budget=media_budget, cookies=cookies, proxy=proxy, log=log))
     typer.echo(json.dumps(summary, indent=1))

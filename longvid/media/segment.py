@@ -14,11 +14,11 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from longvid.atomic import commit, temporary_name
 from longvid.media.errors import MediaError
 from longvid.media.ffmpeg import run_ffmpeg
 from longvid.media.probe import ProbeInfo, probe
@@ -95,9 +95,7 @@ def cut(src: Path, dst: Path, start: float, end: float, *, mode: str = "copy",
     real_start = copy_start(sorted(keyframes or ()), start) if mode == "copy" else start
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=f".part{dst.suffix}")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_name(dst, keep_suffix=True)
     try:
         args = ["-ss", _ts(real_start, up=mode == "copy"), "-i", str(src), "-t", _ts(end - real_start),
                 "-map", "0:v:0", "-map", "0:a:0?"]
@@ -113,7 +111,7 @@ def cut(src: Path, dst: Path, start: float, end: float, *, mode: str = "copy",
             _run(args + determinism_flags(dst) + [str(tmp)], timeout, src)
         out = _probe_output(tmp, src)
         _check_duration(out, end - real_start, info, mode, src)
-        os.replace(tmp, dst)
+        commit(tmp, dst, durable=False)  # staged: checked by size before it is trusted
     finally:
         tmp.unlink(missing_ok=True)
     return CutResult(path=dst, start=real_start, end=real_start + out.duration, duration=out.duration,
@@ -136,13 +134,12 @@ def place_as_is(src: Path, dst: Path, info: ProbeInfo) -> CutResult:
     try:
         os.link(src, dst)
     except OSError:
-        fd, tmp_name = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=f".part{dst.suffix}")
-        os.close(fd)
+        tmp = temporary_name(dst, keep_suffix=True)
         try:
-            shutil.copyfile(src, tmp_name)
-            os.replace(tmp_name, dst)
+            shutil.copyfile(src, tmp)
+            commit(tmp, dst, durable=False)
         finally:
-            Path(tmp_name).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
     return CutResult(path=dst, start=0.0, end=info.duration, duration=info.duration, bytes=dst.stat().st_size)
 
 

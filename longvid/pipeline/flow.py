@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from longvid.pipeline.shard_stage import ShardJob
+from longvid.pipeline.stages.write import ShardJob
+from longvid.pipeline.video import VideoItem
 from longvid.run.resources import Resources
 from longvid.shards.plan import ShardPlanner, shard_name
 
-VideoItem = tuple[dict[str, Any], list[dict[str, Any]]]
 PART_BYTES = 64 << 20  # write the open shard once this much more is staged
 PART_SAMPLES = 64
 
@@ -41,12 +41,11 @@ class OpenShard:
 
 @dataclass
 class Flow:
-    """The two stages' functions, resources and the shard settings of one build."""
+    """The video chain's tasks, the write stage's function and resources, and the shard settings."""
 
     runner: Any
-    process: Callable[[VideoItem], tuple[dict[str, Any], bool]]  # -> (light result, resumed)
+    video_links: list[tuple[Callable[[Any], Any], Resources]]  # item -> ... -> (light result, resumed)
     write: Callable[[ShardJob], dict[str, Any]]
-    video_resources: Resources
     write_resources: Resources
     make_job: Callable[[str, list[dict[str, Any]], bool], ShardJob]
     prefix: str
@@ -54,10 +53,11 @@ class Flow:
     window: int = 0  # results held back waiting for an earlier video (0: 4x the tasks in flight)
     jobs: list[str] = field(default_factory=list)
 
-    def run(self, videos: Iterator[VideoItem], on_video: Callable[[dict[str, Any], bool], None],
+    def run(self, videos: Iterator[VideoItem], on_video: Callable[[dict[str, Any], bool], list[dict[str, Any]]],
             on_write: Callable[[str, dict[str, Any]], None]) -> None:
-        """Process every video and write every shard; `on_video` gets each result in video
-        order, `on_write` each write task's outcome (stats when it finished a shard)."""
+        """Process every video and write every shard; `on_video` gets each result in video order
+        and returns the samples to pack (those selected), `on_write` each write task's outcome
+        (stats when it finished a shard)."""
         runner = self.runner
         tasks = max(2, runner.in_flight)
         window = self.window or 4 * tasks
@@ -93,7 +93,7 @@ class Flow:
                 if item is None:
                     source = None
                     break
-                running[runner.submit(self.process, item, self.video_resources)] = ("video", submitted)
+                running[runner.submit_chain(self.video_links, item)] = ("video", submitted)
                 submitted += 1
                 n_videos += 1
             if source is None and taken == submitted and shards and not shards[-1].closed:
@@ -108,8 +108,7 @@ class Flow:
                     while taken in ready:
                         result, resumed = ready.pop(taken)
                         taken += 1
-                        on_video(result, resumed)
-                        for sample in result["samples"]:
+                        for sample in on_video(result, resumed):
                             add(sample)
                     continue
                 done = runner.result(handle)

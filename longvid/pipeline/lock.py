@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 from longvid.errors import UserError
-
-LOCK_NAME = ".lock"
+from longvid.layout import lock_file
 
 
 class CorpusBusy(UserError):
@@ -29,7 +28,7 @@ def corpus_lock(corpus: Path) -> Iterator[None]:
     """Hold CORPUS/.lock for the duration; raise CorpusBusy at once if another process holds it."""
     corpus = Path(corpus)
     corpus.mkdir(parents=True, exist_ok=True)
-    fd = os.open(corpus / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_file(corpus), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -21,6 +21,8 @@ class Progress:
     videos_cached: int = 0
     stage_done: Counter = field(default_factory=Counter)
     stage_seconds: Counter = field(default_factory=Counter)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> in, out, unit, dropped, seconds
+    filtered: int = 0
     samples: int = 0
     video_seconds: float = 0.0
     failures: Counter = field(default_factory=Counter)
@@ -28,18 +30,31 @@ class Progress:
     shards_done: int = 0
     _last: float = 0.0
 
-    def video(self, result: dict[str, Any], cached: bool) -> None:
+    def video(self, result: dict[str, Any], cached: bool, kept: int | None = None) -> None:
+        """Count one video's result; `kept` of its samples go to the shards (all when None)."""
         self.videos_done += 1
         self.videos_cached += cached
         if not cached:
             for stage, seconds in result.get("seconds", {}).items():
                 self.stage_done[stage] += 1
                 self.stage_seconds[stage] += seconds
-        self.samples += len(result["samples"])
+            for stage, counts in result.get("counts", {}).items():
+                self.count(stage, counts, result.get("seconds", {}).get(stage, 0.0))
+        self.samples += len(result["samples"]) if kept is None else kept
         self.video_seconds += result.get("duration") or 0.0
         for e in result["errors"]:
             self.failures[f"{e['stage']}:{e['cause']}"] += 1
         self.show()
+
+    def count(self, stage: str, counts: dict[str, Any], seconds: float = 0.0) -> None:
+        """Add one unit of work's in/out/dropped-by-reason counts to stage `stage`'s."""
+        entry = self.stages.setdefault(stage, {"in": 0, "out": 0, "unit": counts.get("unit", "samples"),
+                                               "dropped": Counter(), "seconds": 0.0})
+        entry["in"] += counts.get("in", 0)
+        entry["out"] += counts.get("out", 0)
+        entry["dropped"].update(counts.get("dropped", {}))
+        entry["seconds"] += seconds
+        self.filtered += sum(counts.get("dropped", {}).values())
 
     def shard(self, planned: int) -> None:
         self.shards_done += 1
@@ -51,10 +66,10 @@ class Progress:
         if not force and now - self._last < self.every:
             return
         self._last = now
-        stages = " ".join(f"{s} {self.stage_done[s]}" for s in ("fetch", "probe", "segment", "align"))
+        stages = " ".join(f"{s} {c['in']}>{c['out']}" for s, c in self.stages.items())
         rate = self.videos_done / max(now - self.started, 1e-9)
         print(f"[build] videos {self.videos_done}/{self.total_videos} ({self.videos_cached} resumed) | {stages} | "
-              f"samples {self.samples} | failures {sum(self.failures.values())} | "
+              f"samples {self.samples} ({self.filtered} filtered) | failures {sum(self.failures.values())} | "
               f"shards {self.shards_done}/{self.shards_total} | {rate:.2f} videos/s", file=self.out, flush=True)
 
     def summary(self) -> dict[str, Any]:
@@ -66,6 +81,9 @@ class Progress:
             "wall_seconds": round(wall, 3), "videos_per_second": round(self.videos_done / max(wall, 1e-9), 4),
             "video_hours_per_hour": round(self.video_seconds / max(wall, 1e-9), 2),
             "stage_videos_per_second": {s: round(worked / t, 3) for s, t in self.stage_seconds.items() if t > 0},
+            "filtered": self.filtered,
+            "stages": {s: {**c, "dropped": dict(sorted(c["dropped"].items())), "seconds": round(c["seconds"], 3)}
+                       for s, c in self.stages.items()},
         }
 
     def print_summary(self, summary: dict[str, Any]) -> None:
@@ -74,6 +92,10 @@ class Progress:
                  f"[build] throughput: {summary['videos_per_second']:.2f} videos/s, "
                  f"{summary['video_hours_per_hour']:.1f} hours of video per hour; per stage (videos/s of one worker): "
                  + ", ".join(f"{k} {v}" for k, v in summary["stage_videos_per_second"].items())]
+        lines.append("[build] per stage (in > out): " + ", ".join(
+            f"{s} {c['in']} > {c['out']} {c['unit']}" + (f" (dropped: {', '.join(f'{r} {n}' for r, n in c['dropped'].items())})"
+                                                        if c["dropped"] else "")
+            for s, c in summary["stages"].items()))
         if summary["failures"]:
             lines.append("[build] failures: " + ", ".join(f"{k} {v}" for k, v in summary["failures"].items()))
         print("\n".join(lines), file=self.out, flush=True)

@@ -18,6 +18,7 @@ shards whose samples move (the shards stay consistent either way).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -27,7 +28,6 @@ from typing import Any, Callable
 
 import pyarrow.parquet as pq
 
-from longvid import registry
 from longvid.catalog.coverage import coverage
 from longvid.catalog.ingest import update_build_json
 from longvid.catalog.sql import query
@@ -35,20 +35,21 @@ from longvid.catalog.tables import TableWriter
 from longvid.errors import UserError, parse_classes
 from longvid.layout import table_dir
 from longvid.pipeline import staging
-from longvid.pipeline.build import (BuildConfig, clean_partial_files, task_recipe, video_function, video_tasks,
+from longvid.pipeline.build import (BuildConfig, clean_partial_files, task_recipe, video_chain, video_tasks,
                                     write_catalog, write_wids)
 from longvid.pipeline.flow import Flow
 from longvid.pipeline.lock import corpus_lock
 from longvid.pipeline.progress import Progress
 from longvid.pipeline.recipe import load_recipe
-from longvid.pipeline.shard_stage import ShardJob, remove_stale, write_job
+from longvid.pipeline.select import Selector, score_names
+from longvid.pipeline.stages.write import ShardJob, remove_stale
 from longvid.run import make_runner
 from longvid.shards.plan import ShardPlanner
 from longvid.shards.writer import clean_partial, read_stats
 
 RETRIED_STAGES = ("fetch", "probe", "segment", "align")
 OPTION_NAMES = ("media_root", "allow_local", "allow_private_hosts", "max_video_bytes", "keep_media", "media_budget",
-                "cookies", "proxy")
+                "cookies", "proxy", "select")
 
 
 @dataclass
@@ -99,7 +100,7 @@ def retry(config: RetryConfig) -> dict[str, Any]:
         allow_private_hosts=bool(options.get("allow_private_hosts")),
         max_video_bytes=options.get("max_video_bytes"), keep_media=bool(options.get("keep_media")),
         media_budget=options.get("media_budget"), cookies=Path(options["cookies"]) if options.get("cookies") else None,
-        proxy=options.get("proxy"))
+        proxy=options.get("proxy"), select=options.get("select"))
     recipe = task_recipe(build_config, _recipe(done))
     shard_dir = corpus / "shards"
     with corpus_lock(corpus):
@@ -113,24 +114,33 @@ def retry(config: RetryConfig) -> dict[str, Any]:
         config.log(f"[retry] {len(uids)} videos failed in class {', '.join(config.classes)}; "
                    f"new shards go after the {len(existing)} there")
         progress = Progress(total_videos=len(uids))
-        errors, probes, stats = [], [], {}
+        errors, probes, filtered, stats = [], [], [], {}
         if uids:
-            runner = make_runner(config.runner, address=config.address, workers=config.workers)
-            try:
-                flow = Flow(runner=runner, process=video_function(build_config, corpus, recipe), write=write_job,
-                            video_resources=registry.stage("segment").resources,
-                            write_resources=registry.stage("write").resources,
+            with contextlib.ExitStack() as stack:
+                runner = make_runner(config.runner, address=config.address, workers=config.workers)
+                stack.callback(runner.close)
+                write = recipe.steps("shard")[0]
+                flow = Flow(runner=runner, video_links=video_chain(build_config, corpus, recipe).links(),
+                            write=write.run, write_resources=write.resources,
                             make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples),
                                                                            build_config.keep_media, final),
                             prefix=recipe.shard_prefix,
                             planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples),
                             jobs=list(existing))
                 wanted = set(uids)
+                selector = (Selector(build_config.select, score_names(recipe.steps("video")))
+                            if build_config.select else None)
+                stack.callback(lambda: selector and selector.close())
 
-                def on_video(result: dict[str, Any], resumed: bool) -> None:
-                    progress.video(result, resumed)
+                def on_video(result: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
+                    kept, dropped = selector.split(result["samples"]) if selector else (result["samples"], [])
+                    progress.video(result, resumed, kept=len(kept))
                     errors.extend(result["errors"])
                     probes.append(result["probe"])
+                    filtered.extend([*(result.get("filtered") or []), *dropped])
+                    for sample in kept:
+                        sample.pop("row", None)
+                    return kept
 
                 def on_write(name: str, outcome: dict[str, Any]) -> None:
                     errors.extend(outcome["errors"])
@@ -141,13 +151,12 @@ def retry(config: RetryConfig) -> dict[str, Any]:
                 flow.run((item for item in video_tasks(corpus, list(done["sources"])) if item[0]["video_uid"] in wanted),
                          on_video, on_write)
                 names = flow.jobs
-            finally:
-                runner.close()
         else:
             names = existing
-        remove_stale(shard_dir, recipe.shard_prefix, set(names))
+        remove_stale(corpus, recipe.shard_prefix, set(names))
         _replace_rows(corpus, "errors", set(uids), errors)
         _replace_rows(corpus, "probes", set(uids), probes)
+        _replace_rows(corpus, "filtered", set(uids), filtered)
         for name in names:
             if name not in stats:
                 stats[name] = read_stats(shard_dir, name)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from longvid.atomic import atomic_write_text, is_temporary
+from longvid.layout import staging_root
 from longvid.shards.appender import holder_of
 from longvid.shards.format import BLOCK, FileRange
 
@@ -34,7 +35,7 @@ RESULT = "result.json"
 def video_folder(corpus: Path, video_uid: str) -> Path:
     """`CORPUS/staging/<source>/<20 hex of sha1(video_uid)>`: no manifest text in the path."""
     source = video_uid.split("/", 1)[0]
-    return Path(corpus) / "staging" / source / hashlib.sha1(video_uid.encode()).hexdigest()[:20]
+    return staging_root(corpus) / source / hashlib.sha1(video_uid.encode()).hexdigest()[:20]
 
 
 def new_attempt(final: Path) -> Path:

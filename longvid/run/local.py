@@ -28,6 +28,15 @@ class LocalRunner:
             self._pool = ThreadPoolExecutor(self.workers)
         return self._pool.submit(fn, item)
 
+    def submit_chain(self, links: list[tuple[Callable[[Any], Any], Resources]], item: Any) -> Future[Any]:
+        """Run a chain of functions, each on the previous one's result, as one pool task."""
+        def chain(value: Any) -> Any:
+            for fn, _ in links:
+                value = fn(value)
+            return value
+
+        return self.submit(chain, item)
+
     @staticmethod
     def wait(handles: Iterable[Future[Any]]) -> list[Future[Any]]:
         """Block until at least one of `handles` is done; return the done ones."""

@@ -153,15 +153,28 @@ class RayRunner:
 
     def submit(self, fn: Callable[[T], R], item: T, resources: Resources = Resources()) -> Any:
         """Start fn(item) as a Ray task with `resources`; returns its ObjectRef."""
+        return self._remote(fn, resources).remote(item)
+
+    def submit_chain(self, links: list[tuple[Callable[[Any], Any], Resources]], item: Any) -> Any:
+        """Start a chain of tasks, each link's function on the previous one's result and with its own
+        resources (Ray passes the result along); returns the last task's ObjectRef."""
+        handle = item
+        for fn, resources in links:
+            handle = self._remote(fn, resources).remote(handle)
+        return handle
+
+    def task_options(self, resources: Resources) -> dict[str, Any]:
+        """The options a task with `resources` is submitted with."""
+        return {"max_retries": self.max_retries, "retry_exceptions": False, **resources.ray_options()}
+
+    def _remote(self, fn: Callable[[T], R], resources: Resources) -> Any:
         key = (id(fn), resources)
         if key not in self._remotes:  # one remote function per (fn, resources): fn is exported once
             def call(arg: T) -> R:
                 return fn(arg)
 
-            options = resources.ray_options()
-            self._remotes[key] = (fn, self._ray.remote(max_retries=self.max_retries, retry_exceptions=False,
-                                                       **options)(call))
-        return self._remotes[key][1].remote(item)
+            self._remotes[key] = (fn, self._ray.remote(**self.task_options(resources))(call))
+        return self._remotes[key][1]
 
     def wait(self, handles: Iterable[Any]) -> list[Any]:
         """Block until at least one of `handles` is done; return the done ones."""

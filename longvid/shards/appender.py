@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from longvid.atomic import atomic_write_text, fsync_path, write_atomic
+from longvid.atomic import atomic_write_text, commit, fsync_path, write_atomic
 from longvid.shards.format import BLOCK, INDEX_SCHEMA, FileRange, Member, Sample, ShardStats, checked_members, member_at, tar_header
 
 RECORD = 20 * BLOCK  # tar pads the archive to a multiple of this (as tarfile.TarFile.close does)
@@ -159,7 +159,7 @@ class ShardAppender:
         (self.shard_dir / f"{self.name}.stats.json").unlink(missing_ok=True)  # never "done" half-replaced
         write_atomic(final.with_name(f"{self.name}.parquet"),
                      lambda tmp: pq.write_table(pa.Table.from_pylist(rows, schema=INDEX_SCHEMA), tmp))
-        os.replace(partial_path(self.shard_dir, self.name), final.with_name(f"{self.name}.tar"))
+        commit(partial_path(self.shard_dir, self.name), final.with_name(f"{self.name}.tar"))
         atomic_write_text(final.with_name(f"{self.name}.stats.json"), text)
         journal_path(self.shard_dir, self.name).unlink(missing_ok=True)
         fsync_path(self.shard_dir)

@@ -70,14 +70,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_recipe(path: Path, *, fetch: dict[str, Any] | None = None, shards: dict[str, Any] | None = None) -> Path:
-    """A copy of the default recipe (pipelines/longvid.yaml) with fetch and shard settings changed."""
+def write_recipe(path: Path, *, fetch: dict[str, Any] | None = None, shards: dict[str, Any] | None = None,
+                 before_write: list[dict[str, Any]] | None = None) -> Path:
+    """A copy of the default recipe (pipelines/longvid.yaml) with fetch and shard settings changed,
+    and the recipe lines `before_write` added before the write stage."""
     data = yaml.safe_load(resources.files("longvid.pipelines").joinpath("longvid.yaml").read_text(encoding="utf-8"))
     data["name"] = "longvid"  # same recipe name as the default: it goes into every sample's .json
     data["shards"].update(shards or {})
     for stage in data["stages"]:
         if isinstance(stage, dict) and stage.get("name") == "fetch":
             stage.update(fetch or {})
+    data["stages"][-1:-1] = before_write or []
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
@@ -147,6 +150,8 @@ def ray_address() -> Iterator[str]:
     """One local Ray (2 CPUs) for the whole session; yields its address for child drivers.
     A build in this process finds Ray initialised and uses it without shutting it down."""
     ray = pytest.importorskip("ray")
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), saved]))  # workers import tests.*
     with offline():  # Ray's processes keep this environment; this process gets its own back
         ray.init(address="local", num_cpus=WORKERS, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
@@ -154,6 +159,7 @@ def ray_address() -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+        os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
 
 
 # ---- the CLI in a child process ---------------------------------------------------------------

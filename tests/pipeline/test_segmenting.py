@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longvid.pipeline.align import captions_for
+from longvid.pipeline.captions import captions_for
 from longvid.pipeline.recipe import load_recipe
 from longvid.pipeline.segmenting import OVERSHOOT, MODES, Rejected, SampleSpec, segment
 from longvid.errors import CAUSES

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from longvid.atomic import write_atomic
+from longvid.layout import shard_dir
 from longvid.pipeline import staging
-from longvid.pipeline.stages import Stage
+from longvid.pipeline.stage import Stage
+from longvid.records import ErrorRow, to_row
 from longvid.run.resources import Resources
 from longvid.shards.appender import ShardAppender, discard_partial, partial_path, read_journal, resumable, shard_lock
 from longvid.shards.format import Sample, member_at
@@ -47,7 +49,7 @@ class ShardJob:
 
     @property
     def shard_dir(self) -> Path:
-        return Path(self.corpus) / "shards"
+        return shard_dir(self.corpus)
 
     @property
     def keys_sha256(self) -> str:
@@ -63,15 +65,20 @@ def sample_json_bytes(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def staged_docs(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Each sample's .json document, read back from its video's result.json (one read per
-    video: consecutive samples of a video share it)."""
-    folder, docs = None, {}
+def staged_samples(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each sample's entry in its video's result.json (its .json document and scores), one read
+    per video: consecutive samples of a video share it."""
+    folder, entries = None, {}
     for s in samples:
         if Path(s["folder"]) != folder:
             folder = Path(s["folder"])
-            docs = {d["key"]: d["json"] for d in staging.read_result(folder)["samples"]}
-        yield docs[s["key"]]
+            entries = {d["key"]: d for d in staging.read_result(folder)["samples"]}
+        yield entries[s["key"]]
+
+
+def staged_docs(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each sample's .json document (see `staged_samples`)."""
+    return (entry["json"] for entry in staged_samples(samples))
 
 
 def is_current(job: ShardJob) -> bool:
@@ -173,9 +180,9 @@ def remove_spent_media(folder: Path) -> None:
 def _lost(job: ShardJob, s: dict[str, Any]) -> dict[str, Any]:
     folder = Path(s["folder"])
     (folder / staging.RESULT).unlink(missing_ok=True)  # the next build redoes this video
-    return {"source": s["source"], "stage": "write", "cause": "member_lost",
-            "detail": f"{s['key']}.mp4 is neither staged nor in a shard; the video is redone on the next build",
-            "file": "", "line": None, "locator": s["key"], "raw": "", "video_uid": s["video_uid"], "dropped": True}
+    return to_row(ErrorRow(source=s["source"], stage="write", cause="member_lost", locator=s["key"],
+                           detail=f"{s['key']}.mp4 is neither staged nor in a shard; the video is redone on the next build",
+                           video_uid=s["video_uid"]))
 
 
 def give_back(corpus: Path, shard: str, tar: Path, rows: list[dict[str, Any]]) -> None:
@@ -212,23 +219,33 @@ def _index_rows(index: Path) -> list[dict[str, Any]]:
     return pq.read_table(index).to_pylist()
 
 
-def remove_stale(shard_dir: Path, prefix: str, keep: set[str]) -> list[Path]:
-    """Delete shards (finished or partial) of this prefix that the current plan does not name."""
+def remove_stale(corpus: Path, prefix: str, keep: set[str]) -> list[Path]:
+    """Delete shards (finished or partial) of this prefix that the current plan does not name,
+    after giving the samples they hold back to their staging folders (a `--select` that leaves a
+    sample out keeps its bytes, so selecting it again recomputes nothing)."""
+    shards = shard_dir(corpus)
     removed = []
-    for stats in sorted(shard_dir.glob(f"{prefix}-*.stats.json")):
+    for stats in sorted(shards.glob(f"{prefix}-*.stats.json")):
         name = stats.name.removesuffix(".stats.json")
-        if name not in keep:
-            for suffix in (".stats.json", ".tar", ".parquet"):
-                path = shard_dir / f"{name}{suffix}"
+        if name in keep:
+            continue
+        with shard_lock(shards, name):
+            tar, index = shards / f"{name}.tar", shards / f"{name}.parquet"
+            if tar.exists() and index.exists():
+                give_back(corpus, name, tar, _index_rows(index))
+            for path in (stats, tar, index):
                 if path.exists():
                     path.unlink()
                     removed.append(path)
-    for partial in sorted(shard_dir.glob(f".{prefix}-*.tar.partial")):
+    for partial in sorted(shards.glob(f".{prefix}-*.tar.partial")):
         name = partial.name[1:].removesuffix(".tar.partial")
         if name not in keep:
-            discard_partial(shard_dir, name)
+            with shard_lock(shards, name):
+                give_back(corpus, name, partial, read_journal(shards, name))
+                discard_partial(shards, name)
             removed.append(partial)
     return removed
 
 
-WRITE = Stage("write", write_job, Resources(cpus=0.25), "append staged samples to a shard tar + index + stats")
+STAGE = Stage("write", write_job, "shard", needs=("samples",), gives=("shards",), resources=Resources(cpus=0.25),
+              doc="append staged samples to a shard tar + index + stats")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from longvid.pipeline import staging
-from longvid.pipeline.shard_stage import ShardJob, write_job
+from longvid.pipeline.stages.write import ShardJob, write_job
 from longvid.shards.reader import iter_shard
 
 
