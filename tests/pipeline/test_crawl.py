@@ -86,6 +86,17 @@ def test_every_fetchable_sample_lands_and_every_failure_has_its_class(crawl):
     assert len(keys) == len(set(keys)) and sorted(members(corpus)) == keys  # none duplicated
     assert sum(crawl["summary"]["failures"].values()) == len(errors)
     check_shards_finished(corpus)
+    # coverage (build.json and longvid stats): listed, fetched, with samples, failed videos by class
+    cover = json.loads((corpus / "build.json").read_text())["coverage"]
+    total = cover["total"]
+    assert total["videos"] == total["tried"] == len(everything) and total["with_samples"] == len(got)
+    by_class = {c: len({e["video_uid"] for e in errors if e["class"] == c}) for c in cover["classes"]}
+    assert sum(total[c] for c in cover["classes"]) == len(failed)
+    assert all(total[c] <= by_class[c] for c in cover["classes"])
+    assert total["recoverable"] == total["transient"] + total["blocked"]
+    assert cover["sources"]["miradata"]["videos"] == len(crawl["uids"]["span"])
+    out = CliRunner().invoke(app, ["stats", str(corpus)])
+    assert out.exit_code == 0 and "== coverage per source" in out.output and "recoverable" in out.output
 
 
 def test_span_only_downloads_keep_the_spans(crawl):
