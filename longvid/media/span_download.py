@@ -94,11 +94,11 @@ def download_range(info: dict[str, Any], ydl: Any, section: Section, dest: Path,
     return dest
 
 
-_CAUSES: list[tuple[str, str]] = [  # FFmpeg's stderr, lower-cased -> cause; first match wins
+_CAUSES: list[tuple[str, str]] = [  # FFmpeg's stderr, lower-cased -> cause; first match wins (HTTP first)
     (r"\b429\b|too many requests", "rate_limited"),
-    (r"\b40[13]\b|forbidden|unauthorized", "forbidden"),
-    (r"\b404\b|\b410\b|not found", "not_found"),
-    (r"\b5\d\d\b|5xx server error", "server_error"),
+    (r"(?:http error|server returned) 40[13]\b|403 forbidden|401 unauthorized", "forbidden"),
+    (r"(?:http error|server returned) 4(?:04|10)\b|404 not found", "not_found"),
+    (r"(?:http error|server returned) 5\d\d\b|5xx server error", "server_error"),
     (r"timed out|timeout", "timeout"),
     (r"connection refused|connection reset|network is unreachable|failed to resolve|name or service|"
      r"broken pipe|end of file|i/o error|input/output error", "connection_failed"),

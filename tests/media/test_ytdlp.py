@@ -185,3 +185,19 @@ def test_bad_youtube_ids_are_bad_rows(url, tmp_path):
     with pytest.raises(MediaError) as info:
         download(url, tmp_path, "y", options=FAST, policy=ALLOW)
     assert info.value.cause == "bad_url" and error_class("bad_url") == "bad_row"
+
+
+@pytest.mark.parametrize(("stderr", "cause"), [
+    ("[http @ 0x1] HTTP error 500 Internal Server Error\n[in#0 @ 0x2] moov atom not found", "server_error"),
+    ("[http @ 0x1] HTTP error 404 Not Found\nError opening input", "not_found"),
+    ("Server returned 403 Forbidden (access denied)", "forbidden"),
+    ("[http @ 0x1] HTTP error 429 Too Many Requests", "rate_limited"),
+    ("[tcp @ 0x1] Connection timed out", "timeout"),
+    ("Connection refused", "connection_failed"),
+    ("[in#0 @ 0x2] moov atom not found\nInvalid data found when processing input", "not_video"),
+    ("something else entirely", "download_failed"),
+])
+def test_ffmpeg_failures_are_classified(stderr, cause):
+    from longvid.media.span_download import ffmpeg_cause
+
+    assert ffmpeg_cause(stderr) == cause
