@@ -4,7 +4,8 @@ Builds the same kind of manifests at N and 10*N videos (tests/support/crawl_site
 faults off: 60% direct files, 30% pages through yt-dlp, 10% span-only downloads of 12-s videos),
 each as a `longvid build` child process, sampling every 0.1 s the resident memory of the child's
 whole process tree (the driver, a local Ray's processes or the runner's threads, FFmpeg). Prints
-peak tree RSS and peak driver RSS per size and their ratio.
+peak tree RSS (with and without the FFmpeg children, whose number at once depends on the
+moment sampled, not on the number of videos) and peak driver RSS per size, and their ratios.
 
     .venv/bin/python bench/flat_memory.py [--videos 40] [--factor 10] [--runner local|ray] [--work DIR]
 """
@@ -28,42 +29,48 @@ from tests.support.crawl_site import FaultySite, make_site  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(RSS of `root` and all its descendants, RSS of `root` alone) in bytes, from /proc."""
+def tree_rss(root: int) -> tuple[int, int, int]:
+    """(RSS of `root` and all its descendants, of those not FFmpeg, of `root` alone) in bytes, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    ffmpeg: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+                name, rest = f.read().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        fields = rest.split()
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields[21]) * PAGE
-    total, todo = 0, [root]
+        if name.startswith("ffmpeg"):
+            ffmpeg.add(pid)
+    total = python = 0
+    todo = [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        python += 0 if pid in ffmpeg else rss.get(pid, 0)
         todo += children.get(pid, [])
-    return total, rss.get(root, 0)
+    return total, python, rss.get(root, 0)
 
 
-def measure(args: list[str]) -> tuple[float, int, int]:
-    """(seconds, peak tree RSS, peak driver RSS) of one build child."""
+def measure(args: list[str]) -> tuple[float, int, int, int]:
+    """(seconds, peak tree RSS, peak tree RSS without FFmpeg, peak driver RSS) of one build child."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "ray_address")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
-    peak = [0, 0]
+    peak = [0, 0, 0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
-            tree, own = tree_rss(proc.pid)
-            peak[0], peak[1] = max(peak[0], tree), max(peak[1], own)
+            for i, value in enumerate(tree_rss(proc.pid)):
+                peak[i] = max(peak[i], value)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -73,7 +80,7 @@ def measure(args: list[str]) -> tuple[float, int, int]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"build failed ({proc.returncode}):\n{err.decode(errors='replace')[-3000:]}")
-    return time.perf_counter() - started, peak[0], peak[1]
+    return time.perf_counter() - started, peak[0], peak[1], peak[2]
 
 
 def main() -> None:
@@ -91,15 +98,16 @@ def main() -> None:
         with FaultySite(site_root) as site:
             site.faults = False
             make_site(site_root, site.base_url, direct=n * 6 // 10, pages=n * 3 // 10, spans=n - n * 6 // 10 - n * 3 // 10)
-            seconds, tree, own = measure([
+            seconds, tree, python, own = measure([
                 sys.executable, "-m", "longvid.cli.main", "build", "--sources", "webvid,miradata",
                 "--manifests", str(site_root / "manifests"), "--out", str(opts.work / f"corpus{n}"),
                 "--runner", opts.runner, "--workers", str(opts.workers), "--allow-private-hosts"])
-        results.append((n, seconds, tree, own))
-        print(f"{n:5d} videos: {seconds:6.1f} s, peak RSS of the build's process tree {tree / 2**20:7.1f} MiB, "
-              f"of the driver {own / 2**20:7.1f} MiB", flush=True)
-    (n0, _, t0, d0), (n1, _, t1, d1) = results
-    print(f"{n1 // n0}x the videos: peak tree RSS x{t1 / t0:.2f}, peak driver RSS x{d1 / d0:.2f}")
+        results.append((n, seconds, tree, python, own))
+        print(f"{n:5d} videos: {seconds:6.1f} s, peak RSS of the build's process tree {tree / 2**20:7.1f} MiB "
+              f"(without FFmpeg children {python / 2**20:7.1f} MiB), of the driver {own / 2**20:7.1f} MiB", flush=True)
+    (n0, _, t0, p0, d0), (n1, _, t1, p1, d1) = results
+    print(f"{n1 // n0}x the videos: peak tree RSS x{t1 / t0:.2f}, without FFmpeg x{p1 / p0:.2f}, "
+          f"peak driver RSS x{d1 / d0:.2f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 
 from longvid.media.errors import MediaError
 
-__all__ = ["Section", "can_cut", "download_range", "ffmpeg_cause"]
+__all__ = ["Section", "can_cut", "cut_local", "download_range", "ffmpeg_cause"]
 
 _PROTOCOLS = {"http", "https", "m3u8", "m3u8_native"}
 
@@ -49,15 +49,9 @@ def download_range(info: dict[str, Any], ydl: Any, section: Section, dest: Path,
                    timeout: float, max_bytes: int) -> Path:
     """Write source range `section` of the video to `dest` (renamed into place when complete),
     with keyframes at its cuts; raises MediaError."""
-    from longvid.media.ffmpeg import ffmpeg_exe
-    from longvid.media.segment import ENCODE_ARGS, determinism_flags
-
-    start, end = section.start, section.end
-    keys = sorted({0.0, *(round(c - start, 6) for c in section.cuts if start <= c < end)})
-    formats = _formats(info)
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "warning", "-y"]
-    for fmt in formats:
-        url = fmt["url"]
+    inputs = []
+    for fmt in _formats(info):
+        url, args = fmt["url"], []
         headers = fmt.get("http_headers") or info.get("http_headers") or {}
         cookies = ydl.cookiejar.get_cookies_for_url(url)
         if cookies:
@@ -66,26 +60,50 @@ def download_range(info: dict[str, Any], ydl: Any, section: Section, dest: Path,
             args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in headers.items())]
         if proxy:
             args += ["-http_proxy", proxy]
-        args += ["-rw_timeout", str(int(timeout * 1_000_000)), "-ss", f"{start:.6f}", "-t", f"{end - start:.6f}",
-                 "-i", url]
-    args += ["-map", "0:v:0", "-map", f"{len(formats) - 1}:a:0?", *ENCODE_ARGS,
+        inputs.append(([*args, "-rw_timeout", str(int(timeout * 1_000_000))], url))
+    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}  # FFmpeg would bypass the proxy
+    if proxy:
+        env["http_proxy"] = proxy
+    return _encode(inputs, section, dest, env=env, limit=max(60.0, 20 * timeout + section.end - section.start),
+                   max_bytes=max_bytes)
+
+
+def cut_local(src: Path, section: Section, dest: Path, *, max_bytes: int) -> Path:
+    """The same range cut from a whole downloaded file, encoded the same way (the same bytes as a
+    range read when the file is the same)."""
+    return _encode([([], str(src))], section, dest, env=None, limit=600.0 + 2 * (section.end - section.start),
+                   max_bytes=max_bytes)
+
+
+def _encode(inputs: list[tuple[list[str], str]], section: Section, dest: Path, *, env: dict[str, str] | None,
+            limit: float, max_bytes: int) -> Path:
+    from longvid.media.ffmpeg import ffmpeg_exe
+    from longvid.media.probe import probe
+    from longvid.media.segment import ENCODE_ARGS, determinism_flags
+
+    start, end = section.start, section.end
+    keys = sorted({0.0, *(round(c - start, 6) for c in section.cuts if start <= c < end)})
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "warning", "-y"]
+    for input_args, where in inputs:
+        args += [*input_args, "-ss", f"{start:.6f}", "-t", f"{end - start:.6f}", "-i", where]
+    args += ["-map", "0:v:0", "-map", f"{len(inputs) - 1}:a:0?", *ENCODE_ARGS,
              "-force_key_frames", ",".join(f"{k:.6f}" for k in keys), "-fs", str(max_bytes),
              *determinism_flags(dest)]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=f".part{dest.suffix}")
     os.close(fd)
     tmp = Path(tmp_name)
-    env = {k: v for k, v in os.environ.items() if k.lower() != "no_proxy"}  # FFmpeg would bypass the proxy
-    if proxy:
-        env["http_proxy"] = proxy
     try:
-        done = subprocess.run([*args, str(tmp)], capture_output=True, timeout=max(60.0, 20 * timeout + (end - start)),
-                              env=env)
+        done = subprocess.run([*args, str(tmp)], capture_output=True, timeout=limit, env=env)
+        text = done.stderr.decode("utf-8", "replace").strip()
         if done.returncode != 0:
-            text = done.stderr.decode("utf-8", "replace").strip()
             raise MediaError(ffmpeg_cause(text), f"FFmpeg reading {start:.3f}-{end:.3f} s: {text[-400:] or 'no message'}")
         if tmp.stat().st_size >= max_bytes:
             raise MediaError("too_large", f"the range is over --max-video-bytes {max_bytes} bytes")
+        got = probe(tmp, scan=False).duration if tmp.stat().st_size else 0.0
+        if got < end - start - 0.5:  # the input ended early (a cut-off transfer FFmpeg did not call an error)
+            raise MediaError("truncated", f"FFmpeg read {got:.3f} of {end - start:.3f} s ({start:.3f}-{end:.3f} s): "
+                                          f"{text[-300:] or 'no message'}")
         os.replace(tmp, dest)
     except subprocess.TimeoutExpired:
         raise MediaError("timeout", f"FFmpeg reading {start:.3f}-{end:.3f} s ran too long") from None

@@ -8,7 +8,8 @@ URL that answers with a web page (yt-dlp's generic extractor finds a video embed
 - **Span-only**: `choose_section(duration)` may name one range of the video (a Section); then only
   that range is downloaded (FFmpeg reads the formats yt-dlp chose from the range's start and cuts
   exactly, H.264/AAC as an exact cut, keyframes where samples will start), and the result says
-  which range it holds. A server that cannot seek gets the whole video downloaded instead.
+  which range it holds. From a server that cannot seek, the whole video is downloaded and the
+  range cut from it here, encoded the same way.
 - **Location rules**: the URL's host is checked first; then every connection yt-dlp or its FFmpeg
   makes goes through a GuardProxy that checks it (redirects, DNS answers), unless a proxy is
   given (`--proxy`, or the environment's http(s)_proxy as for direct downloads): then, as for
@@ -181,19 +182,21 @@ def _once(url: str, folder: Path, stem: str, options: YtdlpOptions, policy: Loca
                 info = _first(ydl.extract_info(url, download=False))
                 duration = float(info["duration"]) if info.get("duration") else None
                 section = choose_section(duration) if choose_section else None
-                path = None
+                path, target = None, folder / f"{stem}.{options.container}"
                 if section is not None and span_download.can_cut(info, proxy or guard.url):
                     try:
-                        path = span_download.download_range(info, ydl, section, folder / f"{stem}.{options.container}",
-                                                            proxy=proxy or guard.url, timeout=options.timeout,
-                                                            max_bytes=options.max_bytes)
+                        path = span_download.download_range(info, ydl, section, target, proxy=proxy or guard.url,
+                                                            timeout=options.timeout, max_bytes=options.max_bytes)
                     except MediaError as e:
                         if e.cause != "not_video":
                             raise
                         log.warning(f"the range could not be read ({e.detail}); downloading the whole video")
-                if path is None:  # the whole video (also when a server cannot seek)
-                    section = None
+                if path is None:  # the whole video (also when a server cannot seek) ...
                     path = _downloaded(ydl.process_ie_result(info, download=True), folder, stem)
+                    if path is not None and section is not None:  # ... and the range cut from it here
+                        whole, path = path, span_download.cut_local(path, section, target, max_bytes=options.max_bytes)
+                        if whole != path:
+                            whole.unlink(missing_ok=True)
         except Exception as e:  # noqa: BLE001 - every failure of yt-dlp or FFmpeg is classified
             raise _Failed(*classify(e, log.lines, refusals)) from None
     if path is None:

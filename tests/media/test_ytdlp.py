@@ -56,6 +56,10 @@ def site(tmp_path_factory):
         (pages / "jsonld.html").write_text(
             '<!DOCTYPE html><html><head><title>Long</title><script type="application/ld+json">'
             f'{json.dumps(ld)}</script></head><body>a long one</body></html>')
+        unseekable = {**ld, "contentUrl": server.url("nolength/files/long.mp4")}  # no byte ranges there
+        (pages / "unseekable.html").write_text(
+            '<!DOCTYPE html><html><head><title>Long</title><script type="application/ld+json">'
+            f'{json.dumps(unseekable)}</script></head><body>a long one</body></html>')
         (pages / "none.html").write_text('<!DOCTYPE html><html><head><title>Gone</title></head>'
                                          '<body><p>This video was removed.</p></body></html>')
         (pages / "stalled.html").write_text(  # the media stalls after its first KiB
@@ -111,6 +115,11 @@ def test_span_only_download_holds_exactly_the_span(site, tmp_path):
     again = download(server.url("pages/jsonld.html"), tmp_path / "again", "s", options=FAST, policy=ALLOW,
                      choose_section=choose)
     assert sha(again.path) == sha(result.path)  # deterministic bytes
+    # a server without byte ranges: the whole video comes down and the same range is cut here, same bytes
+    cut_here = download(server.url("pages/unseekable.html"), tmp_path / "cut", "s", options=FAST, policy=ALLOW,
+                        choose_section=choose)
+    assert cut_here.section == (3.0, 6.5) and sha(cut_here.path) == sha(result.path)
+    assert [p.name for p in (tmp_path / "cut").iterdir()] == ["s.mp4"]  # the whole download is gone
 
 
 def test_http_faults_through_ytdlp_are_classified(site, tmp_path):
