@@ -2,10 +2,11 @@
 
 Builds the same kind of manifests at N and 10*N videos (tests/support/crawl_site.py with its
 faults off: 60% direct files, 30% pages through yt-dlp, 10% span-only downloads of 12-s videos),
-each as a `longvid build` child process, sampling every 0.1 s the resident memory of the child's
-whole process tree (the driver, a local Ray's processes or the runner's threads, FFmpeg). Prints
-peak tree RSS (with and without the FFmpeg children, whose number at once depends on the
-moment sampled, not on the number of videos) and peak driver RSS per size, and their ratios.
+each as a `longvid build` child process, sampling every 0.1 s the memory of the child's whole
+process tree (the driver, a local Ray's processes or the runner's threads, FFmpeg) as PSS (shared
+pages counted once), and the driver's RSS. Prints the peaks per size (the tree's with and
+without the FFmpeg children, whose number at once depends on the moment sampled, not on the
+number of videos) and their ratios.
 
     .venv/bin/python bench/flat_memory.py [--videos 40] [--factor 10] [--runner local|ray] [--work DIR]
 """
@@ -29,8 +30,21 @@ from tests.support.crawl_site import FaultySite, make_site  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size of a process in bytes (shared pages split between their users, so a
+    child forked a moment before it runs FFmpeg does not count the driver's memory twice)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tree_rss(root: int) -> tuple[int, int, int]:
-    """(RSS of `root` and all its descendants, of those not FFmpeg, of `root` alone) in bytes, from /proc."""
+    """(PSS of `root` and all its descendants, of those not FFmpeg, RSS of `root` alone) in bytes, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     ffmpeg: set[int] = set()
@@ -48,13 +62,17 @@ def tree_rss(root: int) -> tuple[int, int, int]:
         rss[pid] = int(fields[21]) * PAGE
         if name.startswith("ffmpeg"):
             ffmpeg.add(pid)
+    parent = {child: ppid for ppid, kids in children.items() for child in kids}
     total = python = 0
     todo = [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
-        python += 0 if pid in ffmpeg else rss.get(pid, 0)
         todo += children.get(pid, [])
+        if pid != root and rss.get(pid) == rss.get(parent.get(pid)):
+            continue  # a child between vfork and exec (about to become FFmpeg): it shares its parent's memory
+        pss = _pss(pid)
+        total += pss
+        python += 0 if pid in ffmpeg else pss
     return total, python, rss.get(root, 0)
 
 
@@ -103,10 +121,11 @@ def main() -> None:
                 "--manifests", str(site_root / "manifests"), "--out", str(opts.work / f"corpus{n}"),
                 "--runner", opts.runner, "--workers", str(opts.workers), "--allow-private-hosts"])
         results.append((n, seconds, tree, python, own))
-        print(f"{n:5d} videos: {seconds:6.1f} s, peak RSS of the build's process tree {tree / 2**20:7.1f} MiB "
-              f"(without FFmpeg children {python / 2**20:7.1f} MiB), of the driver {own / 2**20:7.1f} MiB", flush=True)
+        print(f"{n:5d} videos: {seconds:6.1f} s, peak PSS of the build's process tree {tree / 2**20:7.1f} MiB "
+              f"(without FFmpeg children {python / 2**20:7.1f} MiB), peak RSS of the driver {own / 2**20:7.1f} MiB",
+              flush=True)
     (n0, _, t0, p0, d0), (n1, _, t1, p1, d1) = results
-    print(f"{n1 // n0}x the videos: peak tree RSS x{t1 / t0:.2f}, without FFmpeg x{p1 / p0:.2f}, "
+    print(f"{n1 // n0}x the videos: peak tree PSS x{t1 / t0:.2f}, without FFmpeg x{p1 / p0:.2f}, "
           f"peak driver RSS x{d1 / d0:.2f}")
 
 
