@@ -139,6 +139,18 @@ def test_http_faults_through_ytdlp_are_classified(site, tmp_path):
     assert info.value.cause == "timeout" and error_class("timeout") == "transient"
 
 
+def test_the_byte_cap_holds_for_ytdlp(site, tmp_path):
+    server, files = site
+    small = files["av.mp4"].stat().st_size // 2
+    for page, choose in (("pages/video.html", None), ("pages/jsonld.html", lambda d: Section(0.0, 10.0))):
+        with pytest.raises(MediaError) as info:
+            download(server.url(page), tmp_path, "big", policy=ALLOW, choose_section=choose,
+                     options=YtdlpOptions(timeout=2, retries=1, max_bytes=small if choose is None else 20_000))
+        assert info.value.cause == "too_large" and error_class("too_large") == "bad_media", page
+        assert info.value.attempts == 1  # not retried
+    assert not [p for p in tmp_path.iterdir() if p.is_file()]
+
+
 def test_location_rules_hold_for_ytdlp(site, tmp_path):
     server, _ = site
     with pytest.raises(MediaError) as info:

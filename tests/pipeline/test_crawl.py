@@ -106,7 +106,7 @@ def test_span_only_downloads_keep_the_spans(crawl):
     assert len(rows) == 2 * len(crawl["uids"]["span"])
     for _, req_start, req_end, start, duration in rows:
         assert (req_start, req_end) in SPANS and abs(start - req_start) < 1e-6
-        assert abs(duration - (req_end - req_start)) <= 0.5  # a copy cut of the downloaded range
+        assert abs(duration - (req_end - req_start)) <= 3 / 25  # a keyframe at each span's start: 3 frames at most
     sizes = query(corpus, "SELECT bytes FROM probes WHERE source = 'miradata'")[1]
     full = (crawl["site"].root / "bases" / "l12.mp4").stat().st_size
     assert all(b < full * 0.9 for (b,) in sizes)  # only the range came over the network
