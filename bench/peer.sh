@@ -3,7 +3,7 @@
 # (../shared/bench/peer_video2dataset.sh, run as it is), then, from the same run, longvid's peak
 # disk use against its final shards and its per-stage rates (from the corpus's build.json).
 #
-#   bench/peer.sh [N_VIDEOS=120] [SHARED=../shared]
+#   bench/peer.sh [N_VIDEOS=120] [SHARED=../shared]     (KEEP=1 keeps the run's folder)
 #
 # Makes video2dataset's environment first if needed (/tmp/v2d, /tmp/ffbin/ffmpeg; idempotent).
 set -eu
@@ -33,3 +33,5 @@ for name, folder in (("video2dataset", work / "v2d"), ("longvid media/", work / 
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
     print(f"at the end, {name}: {mib(size):.0f} MiB")
 PY
+# the run's folder holds both corpora (GBs): removed unless KEEP=1
+[ "${KEEP:-0}" = 1 ] || rm -rf "$work"
