@@ -103,7 +103,7 @@ def read_plain(shards: list[Path]) -> int:
     return n
 
 
-def read_video(video_shards: list[Path], keys: set[str], sampling: Any, backend: str) -> int:
+def read_video(video_shards: list[Path], keys: set[str], sampling: Any, decoder: str) -> int:
     """What ShardEncoder.decode does for each wanted sample (without the encoder)."""
     from longvid.hico.decode import read_frames, video_info
     from longvid.hico.preprocess import preprocess_frames
@@ -117,9 +117,9 @@ def read_video(video_shards: list[Path], keys: set[str], sampling: Any, backend:
             with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
                 f.write(sample["mp4"])
                 f.flush()
-                vlen, fps = video_info(f.name, backend)
+                vlen, fps = video_info(f.name, decoder)
                 indices = sampling.indices(vlen, fps)
-                frames = read_frames(f.name, indices, backend)
+                frames = read_frames(f.name, indices, decoder)
             pixels = preprocess_frames(frames, sampling.resolution)
             json.loads(sample["json"])
             n += pixels.shape[0] > 0
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encoder", default="umt-tiny", help="encoder for a cache made here, when none exists")
     parser.add_argument("--t-min", type=int, default=8, help="sampling of a cache made here")
     parser.add_argument("--t-max", type=int, default=16, help="sampling of a cache made here")
-    parser.add_argument("--backend", default="auto", help="frame decoder: auto, decord or pyav")
+    parser.add_argument("--decoder", default="auto", help="frame decoder: auto, torchcodec, decord, pyav or nvdec")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
             "dataset": ("features: FeatureDataset", lambda: read_dataset(info["shards"])),
             "plain": ("features: tarfile + safetensors load", lambda: read_plain(info["shards"])),
             "video": (f"video: decode + sample + resize to {sampling.resolution}",
-                      lambda: read_video(video_shards, info["keys"], sampling, args.backend)),
+                      lambda: read_video(video_shards, info["keys"], sampling, args.decoder)),
         }
         seconds: dict[str, list[float]] = {name: [] for name in readers}
         for r in range(args.repeats):

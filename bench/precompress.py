@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--t-max", type=int, default=None, help="default 512 on GPU, 16 on CPU")
     parser.add_argument("--clips-per-batch", type=int, default=32)
     parser.add_argument("--decode-threads", type=int, default=2)
-    parser.add_argument("--backend", default="auto", help="frame decoder: auto, decord or pyav")
+    parser.add_argument("--decoder", default="auto", help="frame decoder: auto, torchcodec, decord, pyav or nvdec")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of each stage in (b); medians are printed")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--seed", type=int, default=0)
@@ -281,13 +281,13 @@ def main(argv: list[str] | None = None) -> None:
     config = PrecompressConfig(corpus=corpus, encoder=args.encoder, weights=weights, resolution=args.resolution,
                                t_min=t_min, t_max=t_max, gpus=1 if gpu else 0,
                                clips_per_batch=args.clips_per_batch, decode_threads=args.decode_threads,
-                               backend=args.backend, force=True)
+                               decoder=args.decoder, force=True)
 
     # (a) the whole precompress, as `longvid precompress` runs it.
     log("[bench] (a) whole precompress")
     summary = precompress(config, log=log)
     n, frames, clips, wall = summary["samples"], summary["frames"], summary["clips"], summary["wall_seconds"]
-    decode_sum, encode_sum = summary["seconds"]["decode_thread_seconds"], summary["seconds"]["encode_seconds"]
+    decode_sum, encode_sum = summary["seconds"]["decode_task_seconds"], summary["seconds"]["encode_seconds"]
 
     # (b) each stage alone, in this process, on the same samples and settings.
     log("[bench] (b) stages alone: building the encoder")
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{'random UMT-L-sized (seeded) ' if synthetic_weights else ''}{weights or 'built-in'}")
     print(f"corpus {corpus}: {n} samples in {summary['shards']} shard(s); sampling t_min {t_min}, t_max {t_max}; "
           f"{frames} frames = {clips} clips ({frames / max(n, 1):.1f} frames/sample); "
-          f"clips/batch {args.clips_per_batch}; decode threads {args.decode_threads}; backend {args.backend}")
+          f"clips/batch {args.clips_per_batch}; decode threads {args.decode_threads}; decoder {args.decoder}")
     print(f"feature cache tag {tag}")
     print()
     print("(a) whole precompress (longvid.hico.run.precompress, one run)")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         ["precompress wall (incl. encoder setup)", f"{wall:.2f}", rate(clips, wall), rate(frames, wall), rate(n, wall)],
         ["  minus encoder setup (b)", f"{steady:.2f}", rate(clips, steady), rate(frames, steady), rate(n, steady)],
     ], ["", "seconds", "clips/s", "frames/s", "samples/s"]))
-    print(f"split from the shard stats: decode {decode_sum:.2f} s (summed over {args.decode_threads} decode threads, "
+    print(f"split from the shard stats: decode {decode_sum:.2f} s (summed over the decode tasks, {args.decode_threads} threads, "
           f"runs beside encoding), encode+merge {encode_sum:.2f} s (encoder thread) "
           f"= {encode_sum / max(wall, 1e-9):.0%} of the wall")
     print()

@@ -6,6 +6,7 @@
     CORPUS/staging/<source>/<id>/     one video's staged work (longvid.pipeline.staging)
     CORPUS/shards/                    the shard tars, their indexes and stats, wids.json
     CORPUS/features/<tag>/            cached HiCo features, one tar per video shard
+    CORPUS/proxies/<short side>/      proxy video shards (`longvid build --proxy`), one per video shard
 """
 
 from __future__ import annotations
@@ -41,3 +42,7 @@ def features_root(corpus: Path) -> Path:
 
 def lock_file(corpus: Path) -> Path:
     return Path(corpus) / ".lock"
+
+
+def proxies_root(corpus: Path) -> Path:
+    return Path(corpus) / "proxies"

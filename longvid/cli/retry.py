@@ -23,7 +23,7 @@ def retry(
     allow_local: list[Path] = typer.Option([], "--allow-local", help="instead of the build's (repeatable)"),
     allow_private_hosts: Optional[bool] = typer.Option(None, "--allow-private-hosts/--refuse-private-hosts", help="instead of the build's"),
     cookies: Optional[Path] = typer.Option(None, "--cookies", help="a cookies.txt for yt-dlp, instead of the build's"),
-    proxy: Optional[str] = typer.Option(None, "--proxy", help="a proxy for every download, instead of the build's"),
+    http_proxy: Optional[str] = typer.Option(None, "--http-proxy", help="a proxy URL for every download, instead of the build's"),
 ) -> None:
     """Re-queue the videos that failed in the given error classes; their samples go into new shards after the existing ones."""
     from longvid.errors import parse_classes
@@ -32,7 +32,7 @@ def retry(
 
     with clear_errors():
         options = {"media_root": media_root, "allow_local": [str(p) for p in allow_local] or None,
-                   "allow_private_hosts": allow_private_hosts, "cookies": cookies, "proxy": proxy}
+                   "allow_private_hosts": allow_private_hosts, "cookies": cookies, "http_proxy": http_proxy}
         summary = run_retry(RetryConfig(corpus=corpus, classes=parse_classes(classes), runner=runner, address=address,
                                         workers=workers, options=options, log=log))
     typer.echo(json.dumps(summary, indent=1))

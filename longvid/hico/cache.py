@@ -4,7 +4,9 @@
   tokens: `<encoder>-<resolution>-<encoder dtype>-m<merge dtype>-w<weight hash>-c<sampling
   hash>`, e.g. `umt-l-224-bf16-mbf16-w0123456789ab-c30bdad5e`. The sampling hash covers the
   sampler, t_min/t_max, the frame grid (`--fps`) and the resolution. So a CPU run (float32)
-  and a GPU run (bf16), or two samplers, never write into one cache.
+  and a GPU run (bf16), or two samplers, never write into one cache. A cache read from the
+  build's proxies ends in `-p<short side>`, one decoded by NVDEC in `-dnvdec` (its colour
+  conversion rounds otherwise); CPU decoders give the same frames and are not named.
 - Per sample: `{key}.hico.safetensors` (tokens bf16 [T/4, 64, C], sizes int32 [T/4, 64],
   frame_indices int32 [T], indices into the video's frames) and `{key}.json` (captions, the
   time prompt and the facts behind it).
@@ -26,11 +28,12 @@ STAGE = "precompress"
 
 
 def feature_tag(encoder: str, resolution: int, weight_hash: str, sampling: SamplingConfig,
-                encoder_dtype: str, merge_dtype: str) -> str:
-    """The cache's folder name, keyed by encoder, precisions, weights and sampling."""
+                encoder_dtype: str, merge_dtype: str, *, proxy: int | None = None, decoder: str | None = None) -> str:
+    """The cache's folder name, keyed by encoder, precisions, weights, sampling, and the proxies
+    and GPU decoder when used."""
     name = encoder.replace(":", "-").replace("/", "-").replace(".", "_")
     return (f"{name}-{resolution}-{encoder_dtype}-m{merge_dtype}-w{weight_hash[:12]}"
-            f"-c{sampling.config_hash()[:8]}")
+            f"-c{sampling.config_hash()[:8]}" + (f"-p{proxy}" if proxy else "") + (f"-d{decoder}" if decoder else ""))
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,16 @@ class CacheFacts:
     sampling: SamplingConfig
     encoder_dtype: str
     merge_dtype: str
+    proxy: int | None = None  # short side of the proxies read instead of the sources
 
     def columns(self) -> dict[str, Any]:
         s = self.sampling
-        return {"encoder_tag": self.tag, "weight_hash": self.weight_hash, "config_hash": s.config_hash(),
-                "sampler": s.sampler, "sample_fps": s.fps, "t_min": s.t_min, "t_max": s.t_max,
-                "encoder_dtype": self.encoder_dtype, "merge_dtype": self.merge_dtype}
+        out = {"encoder_tag": self.tag, "weight_hash": self.weight_hash, "config_hash": s.config_hash(),
+               "sampler": s.sampler, "sample_fps": s.fps, "t_min": s.t_min, "t_max": s.t_max,
+               "encoder_dtype": self.encoder_dtype, "merge_dtype": self.merge_dtype}
+        if self.proxy:  # only then: a cache of the sources keeps its members as they were
+            out["proxy"] = self.proxy
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,16 @@ class SampleFacts:
         return self.grid_frames / self.grid_fps
 
 
+def canonical_safetensors(blob: bytes) -> bytes:
+    """The same safetensors file with its header's keys sorted: `safetensors.save` writes the header
+    (and its metadata) in an order that varies from call to call, so the same tensors could give
+    other bytes. Padded with spaces to 8 bytes, as safetensors pads it; the data is untouched."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + size:]
+
+
 def feature_sample(facts: CacheFacts, shard: str, key: str, meta: dict[str, Any], sampled: SampleFacts,
                    tokens: Any, sizes: Any) -> tuple[Any, dict[str, Any]]:
     """The feature shard's members for one sample (a shards.writer.Sample) and its features row."""
@@ -76,9 +93,9 @@ def feature_sample(facts: CacheFacts, shard: str, key: str, meta: dict[str, Any]
     from longvid.shards.writer import Sample
 
     duration, t = sampled.duration, len(sampled.indices)
-    blob = save({"tokens": tokens.to(torch.bfloat16).contiguous(), "sizes": sizes.to(torch.int32).contiguous(),
-                 "frame_indices": torch.tensor(sampled.indices, dtype=torch.int32)},
-                metadata={"key": key, "encoder_tag": facts.tag})
+    blob = canonical_safetensors(save(
+        {"tokens": tokens.to(torch.bfloat16).contiguous(), "sizes": sizes.to(torch.int32).contiguous(),
+         "frame_indices": torch.tensor(sampled.indices, dtype=torch.int32)}, metadata={"key": key, "encoder_tag": facts.tag}))
     n_tokens = int(tokens.shape[0] * tokens.shape[1])
     doc = {"key": key, "source": meta["source"], "video_uid": meta["video_uid"], "captions": meta["captions"],
            "kind": meta["kind"], "duration": round(duration, 6), "vlen": sampled.vlen, "fps": sampled.fps,

@@ -12,7 +12,7 @@ URL that answers with a web page (yt-dlp's generic extractor finds a video embed
   range cut from it here, encoded the same way.
 - **Location rules**: the URL's host is checked first; then every connection yt-dlp or its FFmpeg
   makes goes through a GuardProxy that checks it (redirects, DNS answers), unless a proxy is
-  given (`--proxy`, or the environment's http(s)_proxy as for direct downloads): then, as for
+  given (`--http-proxy`, or the environment's http(s)_proxy as for direct downloads): then, as for
   direct downloads, the proxy connects and only the names seen here are checked.
 - **Bounded**: `max_bytes` caps the file (yt-dlp's max_filesize for announced sizes, a progress
   hook for the rest); the file streams to disk in yt-dlp's `.part` files.

@@ -59,9 +59,10 @@ class BuildConfig:
     max_video_bytes: int | None = None  # cap on one download (None: the recipe's, else 32 GiB)
     keep_media: bool = False  # keep fetched media after their samples are in shards
     select: str | None = None  # SQL predicate over clips columns and scores: what goes into the shards
+    proxy: int | None = None  # also write proxy shards of this short side (longvid.pipeline.proxies)
     media_budget: int | None = None  # bytes the media cache may hold (evicting videos already sharded)
     cookies: Path | None = None  # a cookies.txt for yt-dlp
-    proxy: str | None = None  # a proxy for every download
+    http_proxy: str | None = None  # a proxy URL for every download
     log: Callable[[str], None] = field(default=lambda message: None)
 
     @property
@@ -137,9 +138,16 @@ def build(config: BuildConfig) -> dict[str, Any]:
             warmed = prepared.result()
             flow, stats = run_flow(config, corpus, recipe, runner, progress, warmed)
             finished = helper.submit(finish, corpus, recipe, flow.jobs, stats, progress)
+            if config.proxy:  # a shard pass over the final shards, on the same runner
+                from longvid.pipeline.proxies import make_proxies
+
+                finished.result()
+                proxies = make_proxies(corpus, config.proxy, runner, log=config.log)
         finally:
             runner.close()  # while the catalog is written
         summary = finished.result()
+        if config.proxy:
+            summary["proxies"] = proxies
     summary["disk"] = disk_summary(corpus, disk.peak)
     from longvid.catalog.coverage import coverage
     from longvid.pipeline.retry import build_options
@@ -154,7 +162,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
 
 def task_recipe(config: BuildConfig, recipe: Recipe) -> Recipe:
     """The recipe the video tasks get: the command line's settings over the file's."""
-    given = {"max_bytes": config.max_video_bytes, "media_budget": config.media_budget, "proxy": config.proxy,
+    given = {"max_bytes": config.max_video_bytes, "media_budget": config.media_budget, "proxy": config.http_proxy,
              "cookies": str(config.cookies) if config.cookies else None}
     given = {k: v for k, v in given.items() if v is not None}
     if not given:

@@ -49,7 +49,7 @@ from longvid.shards.writer import clean_partial, read_stats
 
 RETRIED_STAGES = ("fetch", "probe", "segment", "align")
 OPTION_NAMES = ("media_root", "allow_local", "allow_private_hosts", "max_video_bytes", "keep_media", "media_budget",
-                "cookies", "proxy", "select")
+                "cookies", "http_proxy", "select", "proxy")
 
 
 @dataclass
@@ -100,7 +100,7 @@ def retry(config: RetryConfig) -> dict[str, Any]:
         allow_private_hosts=bool(options.get("allow_private_hosts")),
         max_video_bytes=options.get("max_video_bytes"), keep_media=bool(options.get("keep_media")),
         media_budget=options.get("media_budget"), cookies=Path(options["cookies"]) if options.get("cookies") else None,
-        proxy=options.get("proxy"), select=options.get("select"))
+        http_proxy=options.get("http_proxy"), select=options.get("select"), proxy=options.get("proxy"))
     recipe = task_recipe(build_config, _recipe(done))
     shard_dir = corpus / "shards"
     with corpus_lock(corpus):
@@ -113,61 +113,77 @@ def retry(config: RetryConfig) -> dict[str, Any]:
         existing = [r[0] for r in query(corpus, "SELECT shard FROM shards ORDER BY shard")[1]]
         config.log(f"[retry] {len(uids)} videos failed in class {', '.join(config.classes)}; "
                    f"new shards go after the {len(existing)} there")
-        progress = Progress(total_videos=len(uids))
-        errors, probes, filtered, stats = [], [], [], {}
-        if uids:
-            with contextlib.ExitStack() as stack:
+        got = _Results(Progress(total_videos=len(uids)))
+        with contextlib.ExitStack() as stack:
+            names, runner = existing, None
+            if uids:
                 runner = make_runner(config.runner, address=config.address, workers=config.workers)
                 stack.callback(runner.close)
-                write = recipe.steps("shard")[0]
-                flow = Flow(runner=runner, video_links=video_chain(build_config, corpus, recipe).links(),
-                            write=write.run, write_resources=write.resources,
-                            make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples),
-                                                                           build_config.keep_media, final),
-                            prefix=recipe.shard_prefix,
-                            planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples),
-                            jobs=list(existing))
-                wanted = set(uids)
-                selector = (Selector(build_config.select, score_names(recipe.steps("video")))
-                            if build_config.select else None)
-                stack.callback(lambda: selector and selector.close())
+                names = _requeue(build_config, recipe, runner, uids, existing, got, stack)
+            remove_stale(corpus, recipe.shard_prefix, set(names))
+            for table, rows in (("errors", got.errors), ("probes", got.probes), ("filtered", got.filtered)):
+                _replace_rows(corpus, table, set(uids), rows)
+            stats = {name: got.stats.get(name) or read_stats(shard_dir, name) for name in names}
+            write_wids(shard_dir, names)
+            write_catalog(corpus, names, stats)
+            summary = {**got.progress.summary(), "classes": list(config.classes), "retried": len(uids),
+                       "new_shards": [n for n in names if n not in existing],
+                       "recovered": len(set(_sampled(corpus)) & set(uids))}
+            if runner is not None and build_config.proxy:  # the build made proxy shards: the new shards get theirs
+                from longvid.pipeline.proxies import make_proxies
 
-                def on_video(result: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
-                    kept, dropped = selector.split(result["samples"]) if selector else (result["samples"], [])
-                    progress.video(result, resumed, kept=len(kept))
-                    errors.extend(result["errors"])
-                    probes.append(result["probe"])
-                    filtered.extend([*(result.get("filtered") or []), *dropped])
-                    for sample in kept:
-                        sample.pop("row", None)
-                    return kept
-
-                def on_write(name: str, outcome: dict[str, Any]) -> None:
-                    errors.extend(outcome["errors"])
-                    if outcome["stats"] is not None:
-                        stats[name] = outcome["stats"]
-                        progress.shard(len(flow.jobs) - len(existing))
-
-                flow.run((item for item in video_tasks(corpus, list(done["sources"])) if item[0]["video_uid"] in wanted),
-                         on_video, on_write)
-                names = flow.jobs
-        else:
-            names = existing
-        remove_stale(corpus, recipe.shard_prefix, set(names))
-        _replace_rows(corpus, "errors", set(uids), errors)
-        _replace_rows(corpus, "probes", set(uids), probes)
-        _replace_rows(corpus, "filtered", set(uids), filtered)
-        for name in names:
-            if name not in stats:
-                stats[name] = read_stats(shard_dir, name)
-        write_wids(shard_dir, names)
-        write_catalog(corpus, names, stats)
-        summary = {**progress.summary(), "classes": list(config.classes), "retried": len(uids),
-                   "new_shards": [n for n in names if n not in existing],
-                   "recovered": len({s for s in _sampled(corpus) if s in set(uids)})}
-        progress.print_summary(progress.summary())
+                summary["proxies"] = make_proxies(corpus, int(build_config.proxy), runner, log=config.log)
+        got.progress.print_summary(got.progress.summary())
         _record(corpus, summary)
     return summary
+
+
+@dataclass
+class _Results:
+    """What the re-queued videos and their shard writes gave."""
+
+    progress: Progress
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    filtered: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _requeue(build_config: BuildConfig, recipe: Any, runner: Any, uids: list[str], existing: list[str],
+             got: _Results, stack: contextlib.ExitStack) -> list[str]:
+    """The videos through the build's chain and flow, new shards named after `existing`; returns every shard name."""
+    corpus = Path(build_config.corpus)
+    write = recipe.steps("shard")[0]
+    flow = Flow(runner=runner, video_links=video_chain(build_config, corpus, recipe).links(),
+                write=write.run, write_resources=write.resources,
+                make_job=lambda name, samples, final: ShardJob(corpus, name, tuple(samples), build_config.keep_media,
+                                                               final),
+                prefix=recipe.shard_prefix, planner=ShardPlanner(recipe.max_shard_bytes, recipe.max_shard_samples),
+                jobs=list(existing))
+    selector = Selector(build_config.select, score_names(recipe.steps("video"))) if build_config.select else None
+    if selector is not None:
+        stack.callback(selector.close)
+
+    def on_video(result: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
+        kept, dropped = selector.split(result["samples"]) if selector else (result["samples"], [])
+        got.progress.video(result, resumed, kept=len(kept))
+        got.errors.extend(result["errors"])
+        got.probes.append(result["probe"])
+        got.filtered.extend([*(result.get("filtered") or []), *dropped])
+        for sample in kept:
+            sample.pop("row", None)
+        return kept
+
+    def on_write(name: str, outcome: dict[str, Any]) -> None:
+        got.errors.extend(outcome["errors"])
+        if outcome["stats"] is not None:
+            got.stats[name] = outcome["stats"]
+            got.progress.shard(len(flow.jobs) - len(existing))
+
+    wanted = set(uids)
+    flow.run((item for item in video_tasks(corpus, list(build_config.sources)) if item[0]["video_uid"] in wanted),
+             on_video, on_write)
+    return flow.jobs
 
 
 def _finished_build(corpus: Path) -> dict[str, Any]:

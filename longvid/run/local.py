@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -57,6 +58,10 @@ class LocalRunner:
             while pending:
                 yield from self._drain(pending, wait(pending, return_when=FIRST_COMPLETED).done)
 
+    def tasks(self, fn: Callable[[T], R], resources: Resources = Resources()) -> LocalTasks:
+        """fn(item) in threads of this process (as many as `resources.cpus`)."""
+        return LocalTasks(fn, max(1, int(resources.cpus)))
+
     def map_actors(self, make: Callable[[], Any], call: Callable[[Any, T], R], items: Iterable[T], actors: int = 1,
                    resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
         """One worker built by `make()` in this process, called on each item in turn."""
@@ -76,3 +81,24 @@ class LocalRunner:
 
     def describe(self) -> str:
         return f"local ({self.workers} threads)"
+
+
+class LocalTasks:
+    """fn(item) in `threads` threads of this process; the same interface as longvid.run.ray.RayTasks
+    (`nodes` counts results under "local")."""
+
+    def __init__(self, fn: Callable[[T], R], threads: int = 1):
+        self.fn = fn
+        self.nodes: Counter[str] = Counter()
+        self._pool = ThreadPoolExecutor(max(1, threads))
+
+    def submit(self, item: T) -> Future[R]:
+        return self._pool.submit(self.fn, item)
+
+    def result(self, handle: Future[R]) -> R:
+        value = handle.result()
+        self.nodes["local"] += 1
+        return value
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

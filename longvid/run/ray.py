@@ -22,10 +22,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from longvid.errors import UserError
+from longvid.run.placement import Node
 from longvid.run.resources import Resources
 
 T = TypeVar("T")
@@ -127,6 +129,39 @@ class PrivateRay:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
+def _run_on_node(fn: Callable[[T], R], item: T) -> tuple[str, R]:
+    """A task's body: (the node it ran on, fn(item))."""
+    return _import_ray().get_runtime_context().get_node_id(), fn(item)
+
+
+class RayTasks:
+    """fn(item) as Ray tasks asking `resources` each, spread over the nodes; picklable, so a worker
+    (an actor) can submit them itself. `nodes` counts the results taken back by the node that made
+    them."""
+
+    def __init__(self, fn: Callable[[T], R], resources: Resources, max_retries: int = 2):
+        self.fn, self.resources, self.max_retries = fn, resources, max_retries
+        self.nodes: Counter[str] = Counter()
+        self._remote: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_remote": None, "nodes": Counter()}
+
+    def submit(self, item: T) -> Any:
+        if self._remote is None:
+            self._remote = _import_ray().remote(max_retries=self.max_retries, retry_exceptions=False,
+                                                scheduling_strategy="SPREAD", **self.resources.ray_options())(_run_on_node)
+        return self._remote.remote(self.fn, item)
+
+    def result(self, handle: Any) -> Any:
+        node, value = _import_ray().get(handle)
+        self.nodes[node] += 1
+        return value
+
+    def close(self) -> None:
+        pass
+
+
 def _node(ray: Any) -> Any:
     """The local node object ray.init started (Ray's own, private, pinned with ray==2.58.0)."""
     return ray._private.worker._global_node
@@ -199,10 +234,24 @@ class RayRunner:
         while pending:
             yield from self._collect(pending, wait_for=1)
 
+    def nodes(self) -> list[Node]:
+        """The live nodes of the cluster and their total resources."""
+        standard = {"CPU", "GPU", "memory", "object_store_memory"}
+        return [Node(n["NodeID"], float(n["Resources"].get("CPU", 0)), float(n["Resources"].get("GPU", 0)),
+                     int(n["Resources"].get("memory", 0) // 2**20),
+                     tuple(sorted((k, float(v)) for k, v in n["Resources"].items()
+                                  if k not in standard and not k.startswith("node:"))))
+                for n in self._ray.nodes() if n.get("Alive")]
+
+    def tasks(self, fn: Callable[[T], R], resources: Resources = Resources()) -> RayTasks:
+        """A handle that runs fn(item) as Ray tasks from any process of the cluster (see RayTasks)."""
+        return RayTasks(fn, resources, self.max_retries)
+
     def map_actors(self, make: Callable[[], Any], call: Callable[[Any, T], R], items: Iterable[T], actors: int,
                    resources: Resources = Resources()) -> Iterator[tuple[T, R]]:
         """A pool of `actors` long-lived workers, each built once by `make()` (e.g. one encoder per
-        GPU, with `resources` per actor); yields (item, call(worker, item)) as each finishes."""
+        GPU, with `resources` per actor, spread over the nodes); yields (item, call(worker, item))
+        as each finishes."""
         ray = self._ray
 
         class Worker:
@@ -212,7 +261,8 @@ class RayRunner:
             def run(self, item: T) -> R:
                 return call(self.state, item)
 
-        actor_cls = ray.remote(max_restarts=self.max_retries, **resources.ray_options())(Worker)
+        actor_cls = ray.remote(max_restarts=self.max_retries, scheduling_strategy="SPREAD",
+                               **resources.ray_options())(Worker)
         pool = [actor_cls.remote() for _ in range(max(1, actors))]
         free, pending = list(pool), {}
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from longvid.hico.decode import available_backends, read_frames, video_info
+from longvid.hico.decode import available_decoders, read_frames, video_info
 from longvid.hico.sampling import SamplingConfig, grid_frames, grid_index, middle_indices
 from longvid.media.ffmpeg import run_ffmpeg
 
@@ -41,19 +41,19 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-BACKENDS = available_backends()
+BACKENDS = available_decoders()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_video_info(video: Path, backend: str) -> None:
-    vlen, fps = video_info(video, backend=backend)
+    vlen, fps = video_info(video, decoder=backend)
     assert (vlen, fps) == (N, float(FPS))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_reads_the_requested_frames(video: Path, backend: str) -> None:
     indices = [0, 7, 7, 25, 49, 3, 12]  # any order, duplicates allowed
-    frames = read_frames(video, indices, backend=backend)
+    frames = read_frames(video, indices, decoder=backend)
     assert frames.shape == (len(indices), H, W, 3) and frames.dtype == np.uint8
     assert [_read_number(f) for f in frames] == indices
 
@@ -62,7 +62,7 @@ def test_pyav_seeking_matches_sequential(video: Path, monkeypatch: pytest.Monkey
     import av
 
     indices = [1, 22, 23, 41, 48]
-    seq = read_frames(video, indices, backend="pyav", seek_gap=None)
+    seq = read_frames(video, indices, decoder="pyav", seek_gap=None)
     seeks: list[object] = []
     real_seek = av.container.InputContainer.seek
 
@@ -71,7 +71,7 @@ def test_pyav_seeking_matches_sequential(video: Path, monkeypatch: pytest.Monkey
         return real_seek(self, *args, **kwargs)
 
     monkeypatch.setattr(av.container.InputContainer, "seek", spy)
-    sought = read_frames(video, indices, backend="pyav", seek_gap=3)
+    sought = read_frames(video, indices, decoder="pyav", seek_gap=3)
     assert len(seeks) == 4  # rewind after reading frame 0's pts, then before 22, 41 and 48
     assert [_read_number(f) for f in sought] == indices
     np.testing.assert_array_equal(seq, sought)
@@ -95,7 +95,7 @@ def test_pyav_random_access_is_exact(tmp_path: Path, name: str, codec: list[str]
     for _ in range(6):
         indices = [int(i) for i in rng.integers(0, N, rng.integers(1, 7))]
         for gap in (1, None):
-            got = read_frames(out, indices, backend="pyav", seek_gap=gap)
+            got = read_frames(out, indices, decoder="pyav", seek_gap=gap)
             assert [_read_number(f) for f in got] == indices
 
 
@@ -124,20 +124,20 @@ def test_1fps_grid_is_the_cut_ffmpeg_makes(tmp_path: Path, frames: int, rate: st
 
 def test_pyav_errors(video: Path) -> None:
     with pytest.raises(IndexError):
-        read_frames(video, [10, N], backend="pyav")
+        read_frames(video, [10, N], decoder="pyav")
     with pytest.raises(IndexError):
-        read_frames(video, [-1], backend="pyav")
+        read_frames(video, [-1], decoder="pyav")
     with pytest.raises(ValueError):
-        read_frames(video, [], backend="pyav")
+        read_frames(video, [], decoder="pyav")
     with pytest.raises(ValueError):
-        read_frames(video, [0], backend="opencv")
+        read_frames(video, [0], decoder="opencv")
 
 
 @pytest.mark.skipif("decord" not in BACKENDS, reason="decord is not installed")
 def test_backends_agree(video: Path) -> None:
     indices = list(range(N))
-    np.testing.assert_array_equal(read_frames(video, indices, backend="decord"),
-                                  read_frames(video, indices, backend="pyav"))
+    np.testing.assert_array_equal(read_frames(video, indices, decoder="decord"),
+                                  read_frames(video, indices, decoder="pyav"))
 
 
 # ------------------------------------------------------------------ preprocessing (needs torch, Pillow)

@@ -307,23 +307,61 @@ def test_a_corrupt_video_is_an_error_row_and_the_shard_goes_on(corpus: Path, cac
     assert (again["failed"], again["samples"]) == (n_bad, summary["samples"])
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.tar")} == mtimes
 
-    _replace_mp4s(first, {bad: originals[bad]})  # the video is repaired ...
+    _replace_mp4s(first, {bad: originals[bad]})  # the videos are repaired: two new video shards ...
     _replace_mp4s(last, {k: originals[k] for k in last_keys})
-    assert precompress(config)["failed"] == n_bad  # ... but a plain rerun still leaves it alone
+    repaired = precompress(config)  # ... whose feature shards are no longer current: redone, and only they
+    assert (repaired["failed"], repaired["samples"], repaired["current"]) == (0, cached["samples"], len(video_shards) - 2)
+    assert query(root, "SELECT count(*) FROM errors WHERE stage = 'precompress'")[1] == [(0,)]
+    assert query(root, "SELECT count(*) FROM clips ANTI JOIN features USING (key)")[1] == [(0,)]
+    untouched = [p for p in mtimes if p.name not in (first.name, last.name)]
+    assert all(p.stat().st_mtime_ns == mtimes[p] for p in untouched)
+    assert all(p.stat().st_mtime_ns != mtimes[p] for p in mtimes if p not in untouched)
+    stats = json.loads((out / f"{first.name.removesuffix('.tar')}.stats.json").read_text())
+    assert stats["input"] == {"shard": first.name.removesuffix(".tar"),
+                              "sha256": json.loads(first.with_suffix(".stats.json").read_text())["sha256"]}
+
+
+def test_retry_failed_decodes_again_around_the_cached_samples(corpus: Path, cached: dict, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample whose decoding failed (here a fault injected into its decode task) stays an error
+    row on a plain rerun of the same video shard; --retry-failed decodes it again and rewrites the
+    shard around the samples already cached (not encoded again, byte for byte)."""
+    from longvid.hico import decode_sample as decoding
+    from longvid.hico.decode_sample import Failed
+
+    root = tmp_path / "corpus"
+    shutil.copytree(corpus / "shards", root / "shards")
+    shutil.copytree(corpus / "catalog", root / "catalog", ignore=shutil.ignore_patterns("features", "errors"))
+    first = sorted((root / "shards").glob("*.tar"))[0]
+    first_keys = [s["__key__"] for s in iter_shard(first)]
+    bad = first_keys[1]
+    real = decoding.decode_sample
+
+    def flaky(spec, key, members):  # type: ignore[no-untyped-def]
+        return Failed(key, json.loads(members["json"]), "decode_failed", "injected") if key == bad else real(spec, key, members)
+
+    config = PrecompressConfig(corpus=root, encoder="umt-tiny", t_min=T_MIN, t_max=T_MAX, clips_per_batch=3)
+    monkeypatch.setattr(decoding, "decode_sample", flaky)
+    summary = precompress(config)
+    monkeypatch.setattr(decoding, "decode_sample", real)
+    assert (summary["failed"], summary["samples"]) == (1, cached["samples"] - 1)
+    out = root / "features" / summary["encoder_tag"]
+    got = {s["__key__"]: s for s in iter_shard(out / first.name)}
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*.tar")}
+    assert precompress(config)["failed"] == 1  # a plain rerun leaves it alone
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.tar")} == mtimes
 
     retried = precompress(PrecompressConfig(corpus=root, encoder="umt-tiny", t_min=T_MIN, t_max=T_MAX,
                                             retry_failed=True))
     assert (retried["failed"], retried["samples"]) == (0, cached["samples"])
     assert query(root, "SELECT count(*) FROM errors WHERE stage = 'precompress'")[1] == [(0,)]
-    assert query(root, "SELECT count(*) FROM clips ANTI JOIN features USING (key)")[1] == [(0,)]
     stats = json.loads((out / f"{first.name.removesuffix('.tar')}.stats.json").read_text())
     assert stats["reused"] == len(first_keys) - 1 and stats["errors"] == []
+    ref = {s["__key__"]: s for s in iter_shard(corpus / "features" / summary["encoder_tag"] / first.name)}
     again_got = {s["__key__"]: s for s in iter_shard(out / first.name)}
     assert list(again_got) == first_keys and all(same_features(again_got[k], ref[k]) for k in again_got)
     assert all(again_got[k] == got[k] for k in got)  # reused as they were, byte for byte
-    untouched = [p for p in mtimes if p.name not in (first.name, last.name)]
-    assert all(p.stat().st_mtime_ns == mtimes[p] for p in untouched)
+    assert all(p.stat().st_mtime_ns == mtimes[p] for p in mtimes if p.name != first.name)
 
 
 def test_cli_options_and_one_line_errors(corpus: Path, cached: dict) -> None:
@@ -336,3 +374,48 @@ def test_cli_options_and_one_line_errors(corpus: Path, cached: dict) -> None:
     ok = runner.invoke(app, ["precompress", str(corpus), "--encoder", "umt-tiny", "--t-min", str(T_MIN),
                              "--t-max", str(T_MAX)])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["encoder_tag"] == cached["encoder_tag"]
+
+
+def cache_digests(corpus: Path, tag: str) -> dict[str, str]:
+    """sha256 of every feature tar and index of a cache (the stats hold timings, so they differ)."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((corpus / "features" / tag).iterdir())
+            if p.suffix in (".tar", ".parquet")}
+
+
+def test_cache_is_byte_identical_however_decoding_is_split(corpus: Path, tmp_path: Path) -> None:
+    """The encoder here, decoding in 1 or 3 threads of this process, or as 1 or 2 decode tasks on a
+    local Ray: the same feature shards, byte for byte, in the same order."""
+    ray = pytest.importorskip("ray")
+    root = tmp_path / "corpus"
+    shutil.copytree(corpus / "shards", root / "shards")
+    shutil.copytree(corpus / "catalog", root / "catalog", ignore=shutil.ignore_patterns("features", "errors"))
+    digests, where = [], []
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:  # one Ray for both task runs (a runner finding Ray started uses it and leaves it up)
+        for split in ({"decode_threads": 1}, {"decode_threads": 3}, {"decode_cpus": 1}, {"decode_cpus": 2}):
+            summary = precompress(PrecompressConfig(corpus=root, encoder="umt-tiny", t_min=T_MIN, t_max=T_MAX,
+                                                    clips_per_batch=3, force=True, **split))
+            digests.append(cache_digests(root, summary["encoder_tag"]))
+            where.append((summary["decode"]["in_workers"], summary["decode"]["cpus"]))
+    finally:
+        ray.shutdown()
+    assert where == [(True, 0), (True, 0), (False, 1), (False, 2)]
+    assert len(digests[0]) >= 4 and all(d == digests[0] for d in digests[1:])
+
+
+def test_plan_projects_every_decoder_without_encoding(corpus: Path, cached: dict) -> None:
+    from longvid.hico.decode import available_decoders
+
+    before = sorted(p.name for p in (corpus / "features").iterdir())
+    result = CliRunner().invoke(app, ["precompress", str(corpus), "--encoder", "umt-tiny", "--plan", "--plan-samples",
+                                      "2", "--hours", "300000"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert "projected to 300,000.0 hours" in lines[0] and "sampled frames" in lines[0]
+    decoders = [d for d in available_decoders() if d != "nvdec"]
+    rows = [line.split() for line in lines[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("source", d) for d in decoders]
+    assert all(float(r[2]) > 0 and float(r[3].replace(",", "")) > 0 for r in rows)  # frames/s/core, core-hours
+    assert sorted(p.name for p in (corpus / "features").iterdir()) == before
