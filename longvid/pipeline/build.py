@@ -150,7 +150,11 @@ def build(config: BuildConfig) -> dict[str, Any]:
             summary["proxies"] = proxies
     summary["disk"] = disk_summary(corpus, disk.peak)
     from longvid.catalog.coverage import coverage
+    from longvid.pipeline.media_budget import make_room
     from longvid.pipeline.retry import build_options
+
+    if config.media_budget is not None:  # every video is in its shards now: the kept media fit the budget
+        make_room(corpus, config.media_budget)
 
     update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
                                         "sources": config.sources, "summary": summary, "options": build_options(config)})

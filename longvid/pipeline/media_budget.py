@@ -1,11 +1,11 @@
 """The media cache's disk budget (`longvid build --media-budget BYTES`).
 
 CORPUS/media/<source>/<stem>.<ext> holds downloaded videos until their samples are in shards (or
-for good with --keep-media). With a budget, before and after each download the cache is brought
-back under it by deleting the media of videos that are done with them: the video's staged result
-is committed (`staging/<source>/<stem>/result.json`, the same stem) and every sample of it is
-held by a shard (or it has none), oldest file first. Media of videos still in flight are never
-evicted, so the cache can exceed the budget by what is in flight.
+for good with --keep-media). With a budget, before and after each download, and at the end of the
+build, the cache is brought back under it by deleting the media of videos that are done with them:
+the video's staged result is committed (`staging/<source>/<stem>/result.json`, the same stem) and
+every sample of it is held by a shard (or it has none), oldest file first. Media of videos still
+in flight are never evicted, so during a build the cache can exceed the budget by what is in flight.
 """
 
 from __future__ import annotations

@@ -54,12 +54,12 @@ def crawl(tmp_path_factory):
     with FaultySite(root / "site", stall_s=5) as site:
         uids = make_site(root / "site", site.base_url, direct=10, pages=6, spans=4)
 
-        def run(corpus):
+        def run(corpus, **more):
             with offline():
                 return build(BuildConfig(sources=SOURCES, manifests=root / "site" / "manifests", corpus=corpus,
-                                         recipe=recipe, runner="local", workers=2, allow_private_hosts=True))
+                                         recipe=recipe, runner="local", workers=2, allow_private_hosts=True, **more))
 
-        summary = run(root / "faulty")
+        summary = run(root / "faulty", proxy=32)  # with proxy shards (tiny), which a retry must make for its shards
         faulty_log = list(site.log)
         site.faults = False
         run(root / "clean")
@@ -147,6 +147,9 @@ def test_retry_completes_the_corpus_without_rewriting_shards(crawl):
     cover = json.loads((corpus / "build.json").read_text())["coverage"]["total"]
     assert cover["with_samples"] == cover["videos"] and cover["recoverable"] == 0
     assert len(json.loads((corpus / "build.json").read_text())["retries"]["runs"]) == 2
+
+    proxies = sorted(p.name for p in (corpus / "proxies" / "32").glob("*.tar"))
+    assert proxies == sorted(p.name for p in shard_dir.glob("*.tar"))  # the appended shards got theirs too
 
     again = runner.invoke(app, ["retry", str(corpus), "--runner", "local"])  # nothing left: nothing changes
     assert again.exit_code == 0 and json.loads(again.stdout[again.stdout.index("{"):])["retried"] == 0
