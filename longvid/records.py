@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Union
 
+from longvid.errors import error_class
+
 
 def video_uid(source: str, native_id: str) -> str:
     """The catalog-wide id of a video: `<source>/<native id>`."""
@@ -144,7 +146,9 @@ def columns(records: list[Record], names: list[str]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     derived = bool(records) and isinstance(records[0], (Video, Span))  # video_uid and extra are computed
     for name in names:
-        if not derived:
+        if name == "class":  # an error row's class follows from its cause
+            out[name] = [error_class(r.cause) for r in records]  # type: ignore[union-attr]
+        elif not derived:
             out[name] = [getattr(r, name) for r in records]
         elif name == "video_uid":
             out[name] = [f"{r.source}/{r.native_id}" for r in records]  # type: ignore[union-attr]

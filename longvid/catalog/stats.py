@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from longvid.catalog.coverage import COVERAGE_SQL
 from longvid.catalog.sql import connect, render
 from longvid.layout import table_dir
 
@@ -27,6 +28,8 @@ REPORTS: list[tuple[str, str, str]] = [
     ("errors by source, stage and cause", "errors", """
         SELECT source, stage, cause, count(*) AS rows, sum(CASE WHEN dropped THEN 1 ELSE 0 END) AS dropped
         FROM errors GROUP BY ALL ORDER BY source, stage, rows DESC, cause"""),
+    ("coverage per source: listed, fetched, with samples, failed videos by class (longvid retry --class)", "probes",
+     COVERAGE_SQL),
     ("videos fetched and probed per source", "probes", """
         SELECT source, count(*) AS videos, sum(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) AS probed,
                round(sum(duration) / 3600, 3) AS hours, round(sum(bytes) / 1e6, 2) AS mbytes,

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from longvid.atomic import commit, temporary_name
 from longvid.catalog.schema import table_schema
+from longvid.errors import error_class
 from longvid.layout import table_dir
 from longvid.records import columns as records_columns
 
@@ -58,6 +59,8 @@ class TableWriter:
             self._records.clear()
         if self._rows:
             columns = {name: [r.get(name) for r in self._rows] for name in self.schema.names}
+            if "class" in columns:  # an error row's class follows from its cause
+                columns["class"] = [c or error_class(r["cause"]) for c, r in zip(columns["class"], self._rows)]
             self._writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
             self._rows.clear()
 

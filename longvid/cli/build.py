@@ -28,6 +28,9 @@ def build(
     select: Optional[str] = typer.Option(None, "--select", help="SQL predicate over clips columns and scores: which samples go into the shards (changing it rewrites shards only)"),
     proxy: Optional[int] = typer.Option(None, "--proxy", help="also write per sample a proxy of this short side "
                                         "(e.g. 448) that precompress reads instead of the source when it suffices"),
+    media_budget: Optional[int] = typer.Option(None, "--media-budget", help="bytes the media cache may hold; media of videos already in shards are evicted first"),
+    cookies: Optional[Path] = typer.Option(None, "--cookies", help="a cookies.txt (Netscape format) for yt-dlp: YouTube sign-in, age gates"),
+    http_proxy: Optional[str] = typer.Option(None, "--http-proxy", help="a proxy URL for every download (http://, https://, socks5://)"),
 ) -> None:
     """Ingest, fetch, probe, segment, align captions and write WebDataset shards; resumable."""
     from longvid.pipeline.build import BuildConfig
@@ -39,5 +42,6 @@ def build(
             sources=parse_source_list(sources), manifests=manifests, corpus=out, media_root=media_root,
             recipe=recipe, address=address, runner=runner, workers=workers, force=force,
             allow_local=tuple(allow_local), allow_private_hosts=allow_private_hosts, max_video_bytes=max_video_bytes,
-            keep_media=keep_media, select=select, proxy=proxy, log=log))
+            keep_media=keep_media, select=select, proxy=proxy, media_budget=media_budget, cookies=cookies,
+            http_proxy=http_proxy, log=log))
     typer.echo(json.dumps(summary, indent=1))

@@ -11,6 +11,7 @@ from longvid.cli.demo import demo
 from longvid.cli.export import export_app
 from longvid.cli.ingest import ingest
 from longvid.cli.precompress import precompress
+from longvid.cli.retry import retry
 from longvid.cli.sample import sample
 from longvid.cli.sql import sql
 from longvid.cli.stats import stats
@@ -22,6 +23,7 @@ app.command()(ingest)
 app.command()(sql)
 app.command()(stats)
 app.command()(build)
+app.command()(retry)
 app.command()(precompress)
 app.command()(train)
 app.command()(demo)

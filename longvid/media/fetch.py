@@ -2,10 +2,13 @@
 
 Downloads go chunk by chunk to a temporary file beside `dest` and are renamed into place only when
 complete, so a partial download never looks finished and no video is ever held in memory; one
-download is capped at `max_bytes`. Each failure is classified with a longvid.errors cause;
-transient ones (5xx, 429, timeouts, resets, truncation) are retried with exponential backoff and
-a small deterministic jitter. What may be read at all is the LocationPolicy's to say
-(longvid.media.locations): manifests come from the internet.
+download is capped at `max_bytes`. Each failure is classified with a longvid.errors cause (and so
+a class); transient ones (5xx, 429, timeouts, resets, truncation) are retried with exponential
+backoff and jitter, a 429's `Retry-After` pausing the whole domain (longvid.media.politeness, whose
+per-domain limits every request goes through). With `pages=True` a URL that answers with a web
+page raises WebPage instead of downloading the page (longvid.media.crawl hands it to yt-dlp).
+What may be read at all is the LocationPolicy's to say (longvid.media.locations): manifests come
+from the internet.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ from pathlib import Path
 
 from longvid.media.errors import MediaError
 from longvid.media.locations import LocationPolicy, refuse
+from longvid.media.politeness import YOUTUBE_HOSTS, Politeness, backoff_delay, domain_of
 
-__all__ = ["FetchResult", "MediaError", "fetch", "resolve_location", "quote_url", "is_youtube"]
+__all__ = ["FetchResult", "MediaError", "WebPage", "fetch", "resolve_location", "quote_url", "is_youtube"]
 
 USER_AGENT = "longvid/0.1"
 MAX_VIDEO_BYTES = 32 << 30  # default cap on one download (Ego4D's longest videos are a few GB)
-MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After is not waited for: the fetch fails instead
-_YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be", "www.youtu.be"}
+_NO_LIMITS = Politeness(None)
+_PAGE_TYPES = ("text/html", "application/xhtml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,16 @@ class FetchResult:
     sha256: str | None  # None for a local file unless asked (see fetch)
     attempts: int
     source_kind: str
+    section: tuple[float, float] | None = None  # the source range a span-only download holds (else the whole video)
+    source_duration: float | None = None  # the whole video's length when the download says (yt-dlp)
+
+
+class WebPage(Exception):
+    """The URL answered with a web page, not media (raised by `fetch(..., pages=True)`)."""
+
+    def __init__(self, url: str):
+        super().__init__(f"a web page: {url}")
+        self.url = url
 
 
 class _Retryable(Exception):
@@ -83,12 +97,7 @@ def is_youtube(url: str) -> bool:
         host = (urllib.parse.urlsplit(url).hostname or "").lower()
     except ValueError:
         return False
-    return host in _YOUTUBE_HOSTS
-
-
-def fetch_youtube(url: str, dest: Path) -> FetchResult:
-    """The place a yt-dlp backend would plug in; longvid itself never downloads from YouTube."""
-    raise MediaError("no_media", "YouTube URL and no local file; longvid does not download from YouTube (give --media-root)")
+    return host in YOUTUBE_HOSTS
 
 
 def quote_url(url: str) -> str:
@@ -119,7 +128,7 @@ def _quote_part(text: str, safe: str) -> str:
 
 def fetch(location: str, dest: Path, *, policy: LocationPolicy = LocationPolicy(), timeout: float = 30,
           retries: int = 3, backoff: float = 0.5, chunk: int = 1 << 20, hash_local: bool = False,
-          max_bytes: int = MAX_VIDEO_BYTES) -> FetchResult:
+          max_bytes: int = MAX_VIDEO_BYTES, gate: Politeness = _NO_LIMITS, pages: bool = False) -> FetchResult:
     """Make `location` (local path, file:// or http(s):// URL) available as a local file.
 
     Local files are read only where `policy` allows, are not copied (`dest` is unused) and,
@@ -127,22 +136,23 @@ def fetch(location: str, dest: Path, *, policy: LocationPolicy = LocationPolicy(
     read it all once more). HTTP bodies are streamed to `dest`; an existing `dest` whose size
     equals the server's Content-Length is reused. `timeout` bounds each socket operation
     (connect, every read), so a stalled transfer fails with cause "timeout"; a body over
-    `max_bytes` fails with cause "too_large".
+    `max_bytes` fails with cause "too_large". Every HTTP request waits for its turn at `gate`.
+    YouTube URLs are not downloaded here (cause bad_url: longvid.media.crawl sends them to yt-dlp).
     """
     match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", location)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
         if is_youtube(location):
-            return fetch_youtube(location, Path(dest))
+            raise MediaError("bad_url", f"a YouTube URL is fetched with yt-dlp (longvid.media.crawl): {location}")
         return _fetch_http(location, Path(dest), policy=policy, timeout=timeout, retries=retries, backoff=backoff,
-                           chunk=chunk, max_bytes=max_bytes)
+                           chunk=chunk, max_bytes=max_bytes, gate=gate, pages=pages)
     if scheme == "file":
         parsed = urllib.parse.urlsplit(location)
         if parsed.netloc not in ("", "localhost"):
             raise refuse(f"file URL on another host: {location}")
         return _local(policy.local_path(urllib.request.url2pathname(parsed.path)), "file", chunk, hash_local)
     if match:
-        raise MediaError("no_media", f"unsupported URL scheme {scheme!r}: {location}")
+        raise MediaError("bad_url", f"unsupported URL scheme {scheme!r}: {location}")
     return _local(policy.local_path(location), "local", chunk, hash_local)
 
 
@@ -165,35 +175,35 @@ def _sha256_file(path: Path, chunk: int) -> str:
 
 
 def _fetch_http(url: str, dest: Path, *, policy: LocationPolicy, timeout: float, retries: int, backoff: float,
-                chunk: int, max_bytes: int) -> FetchResult:
+                chunk: int, max_bytes: int, gate: Politeness, pages: bool) -> FetchResult:
     try:
         quoted = quote_url(url)
     except (ValueError, UnicodeError) as e:
-        raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
+        raise MediaError("bad_url", f"malformed URL ({e}): {url}") from None
     attempts, opener = 0, policy.opener()
     while True:
         attempts += 1
         try:
-            return _attempt(opener, quoted, dest, timeout=timeout, chunk=chunk, attempts=attempts, max_bytes=max_bytes)
+            with gate.request(quoted):
+                return _attempt(opener, quoted, dest, timeout=timeout, chunk=chunk, attempts=attempts,
+                                max_bytes=max_bytes, pages=pages)
         except _Retryable as failure:
             failure.error.attempts = attempts
+            if failure.wait:
+                gate.cool_down(quoted, failure.wait)  # the whole domain rests, not only this URL
+                if failure.wait > gate.limits(domain_of(quoted)).max_wait:
+                    failure.error.detail += f" (Retry-After {failure.wait:.0f} s is too long to wait)"
+                    raise failure.error from None
             if attempts > retries:
                 raise failure.error from None
-            time.sleep(_delay(quoted, attempts, backoff, failure.wait))
+            time.sleep(backoff_delay(attempts, backoff, quoted, retry_after=failure.wait))
         except MediaError as e:
             e.attempts = attempts
             raise
 
 
-def _delay(url: str, attempt: int, backoff: float, wait: float | None) -> float:
-    """backoff * 2^(attempt-1), plus up to 10% jitter derived from the URL (the same on every run)."""
-    seed = hashlib.sha256(f"{url}#{attempt}".encode()).digest()
-    base = backoff * (2 ** (attempt - 1)) * (1 + 0.1 * seed[0] / 255)
-    return max(base, wait or 0.0)
-
-
 def _attempt(opener: urllib.request.OpenerDirector, url: str, dest: Path, *, timeout: float, chunk: int,
-             attempts: int, max_bytes: int) -> FetchResult:
+             attempts: int, max_bytes: int, pages: bool) -> FetchResult:
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
     try:
         response = opener.open(request, timeout=timeout)
@@ -205,8 +215,10 @@ def _attempt(opener: urllib.request.OpenerDirector, url: str, dest: Path, *, tim
     except (OSError, http.client.HTTPException) as e:
         _raise_network(e, url)
     except (ValueError, UnicodeError) as e:  # e.g. an empty host label
-        raise MediaError("no_media", f"malformed URL ({e}): {url}") from None
+        raise MediaError("bad_url", f"malformed URL ({e}): {url}") from None
     with response:
+        if pages and (response.headers.get("Content-Type") or "").lower().startswith(_PAGE_TYPES):
+            raise WebPage(response.geturl())
         length = _content_length(response.headers.get("Content-Length"))
         if length is not None and length > max_bytes:
             raise MediaError("too_large", f"{length} bytes announced, over --max-video-bytes {max_bytes}: {url}")
@@ -223,6 +235,8 @@ def _attempt(opener: urllib.request.OpenerDirector, url: str, dest: Path, *, tim
             with os.fdopen(fd, "wb") as out:
                 try:
                     while n := response.readinto(buf):
+                        if pages and size == 0 and _looks_like_html(view[:n]):
+                            raise WebPage(response.geturl())
                         out.write(view[:n])
                         digest.update(view[:n])
                         size += n
@@ -240,6 +254,12 @@ def _attempt(opener: urllib.request.OpenerDirector, url: str, dest: Path, *, tim
     return FetchResult(path=dest, bytes=size, sha256=digest.hexdigest(), attempts=attempts, source_kind="http")
 
 
+def _looks_like_html(head: memoryview) -> bool:
+    """True when a body starts like an HTML document (served under a media type or none)."""
+    text = bytes(head[:512]).lstrip().lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<!--"))
+
+
 def _content_length(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -247,20 +267,26 @@ def _content_length(value: str | None) -> int | None:
         return None
 
 
-def _raise_status(code: int, reason: object, headers, url: str):
-    error = MediaError("http_error", f"HTTP {code} {reason}: {url}")
+def status_cause(code: int) -> str:
+    """The cause of an HTTP error status (its class follows: removed, blocked or transient)."""
+    if code in (404, 410):
+        return "not_found"
+    if code in (401, 403):
+        return "forbidden"
     if code == 429:
-        wait = _retry_after(headers.get("Retry-After") if headers is not None else None)
-        if wait is not None and wait > MAX_RETRY_AFTER:
-            error.detail += f" (Retry-After {wait:.0f} s is too long to wait)"
-            raise error
+        return "rate_limited"
+    return "server_error" if code >= 500 else "http_error"
+
+
+def _raise_status(code: int, reason: object, headers, url: str):
+    error = MediaError(status_cause(code), f"HTTP {code} {reason}: {url}")
+    wait = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
+    if code == 429 or code >= 500:
         raise _Retryable(error, wait)
-    if code >= 500:
-        raise _Retryable(error)
     raise error
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or unreadable."""
     if not value:
         return None
@@ -282,5 +308,5 @@ def _raise_network(exc: BaseException, url: str, *, got: int | None = None, leng
         of = f" of {length}" if length is not None else ""
         raise _Retryable(MediaError("truncated", f"connection lost after {got}{of} bytes ({exc!r}): {url}"))
     if isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.BadStatusLine)):
-        raise _Retryable(MediaError("http_error", f"connection reset before a response ({exc!r}): {url}"))
-    raise MediaError("http_error", f"cannot connect ({exc!r}): {url}")
+        raise _Retryable(MediaError("connection_failed", f"connection reset before a response ({exc!r}): {url}"))
+    raise MediaError("connection_failed", f"cannot connect ({exc!r}): {url}")

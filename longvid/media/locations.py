@@ -97,7 +97,7 @@ class LocationPolicy:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as e:
-            raise MediaError("http_error", f"cannot resolve host {host!r}: {e}") from None
+            raise MediaError("connection_failed", f"cannot resolve host {host!r}: {e}") from None
         for info in infos:
             self.check_address(host, info[4][0])
         return infos

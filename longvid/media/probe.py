@@ -73,7 +73,7 @@ def probe(path: Path, *, scan: bool = True) -> ProbeInfo:
     keyframes and count frames; `scan=False` reads only the headers (keyframes empty).
 
     Raises MediaError: no_media (no file), empty_file, not_video (unreadable, no video stream),
-    truncated (the index lists more video than the file holds: a cut-off download)."""
+    truncated_file (the index lists more video than the file holds: a cut-off download)."""
     path = Path(path)
     av = _av()
     container = _open(path)
@@ -102,7 +102,7 @@ def probe(path: Path, *, scan: bool = True) -> ProbeInfo:
         duration = _duration(stream, container, last_end)
         listed = int(stream.frames or 0)
         if scan and listed > packets and last_end is not None and last_end < duration - max(1.0, 0.05 * duration):
-            raise MediaError("truncated", f"file ends early: {packets} of {listed} video packets, data up to "
+            raise MediaError("truncated_file", f"file ends early: {packets} of {listed} video packets, data up to "
                                           f"{last_end:.2f} of {duration:.2f} s: {path}")
         rate = stream.average_rate or stream.guessed_rate
         fps = float(rate) if rate else (packets / duration if duration > 0 and packets else 0.0)

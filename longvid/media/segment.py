@@ -4,7 +4,7 @@ mode "copy" copies packets from the last keyframe at or before `start` (fast, lo
 moves back to that keyframe); mode "reencode" cuts exactly and encodes H.264 (+AAC). The output is
 written to a temporary name beside `dst`, probed, and renamed into place; the recorded range is
 the probed output's, so a sample's times always describe the file that was written. The same
-input and arguments give a byte-identical file (see `_determinism_flags`).
+input and arguments give a byte-identical file (see `determinism_flags`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ __all__ = ["CutResult", "cut", "copy_start", "MODES", "usable_as_is", "place_as_
 MODES = ("copy", "reencode")
 X264_THREADS = 4  # fixed, not "auto": x264's output depends on its thread count, so auto would
 # make files differ between machines with different core counts (measured: 0/1/2/4/8 all differ)
+# the exact cut's H.264 + AAC encoding (also a span-only download's, longvid.media.ytdlp)
+ENCODE_ARGS = ("-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+               "-threads:v", str(X264_THREADS), "-c:a", "aac")
 _MP4_LIKE = {".mp4", ".m4v", ".mov"}
 _AS_IS_VIDEO = {"h264", "hevc", "av1"}  # what a stream copy into .mp4 would keep as it is
 _AS_IS_AUDIO = {"", "aac", "mp3"}
@@ -57,7 +60,7 @@ def _ts(seconds: float, up: bool = False) -> str:
     return f"{max(us, 0) / 1e6:.6f}"
 
 
-def _determinism_flags(dst: Path) -> list[str]:
+def determinism_flags(dst: Path) -> list[str]:
     """No encoder/version strings, no source metadata, no random UIDs (matroska): same bytes on rerun."""
     flags = ["-map_metadata", "-1", "-map_chapters", "-1", "-fflags", "+bitexact",
              "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
@@ -98,15 +101,14 @@ def cut(src: Path, dst: Path, start: float, end: float, *, mode: str = "copy",
                 "-map", "0:v:0", "-map", "0:a:0?"]
         if mode == "copy":
             try:
-                _run(args + ["-c", "copy"] + _determinism_flags(dst) + [str(tmp)], timeout, src)
+                _run(args + ["-c", "copy"] + determinism_flags(dst) + [str(tmp)], timeout, src)
             except MediaError:
                 # audio the container cannot hold (PCM, Vorbis in .mp4): copy the video, AAC the audio
-                _run(args + ["-c:v", "copy", "-c:a", "aac"] + _determinism_flags(dst) + [str(tmp)], timeout, src)
+                _run(args + ["-c:v", "copy", "-c:a", "aac"] + determinism_flags(dst) + [str(tmp)], timeout, src)
         else:
             args += ["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,setpts=PTS-STARTPTS", "-af", "asetpts=PTS-STARTPTS",
-                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
-                     "-threads:v", str(X264_THREADS), "-c:a", "aac"]
-            _run(args + _determinism_flags(dst) + [str(tmp)], timeout, src)
+                     *ENCODE_ARGS]
+            _run(args + determinism_flags(dst) + [str(tmp)], timeout, src)
         out = _probe_output(tmp, src)
         _check_duration(out, end - real_start, info, mode, src)
         commit(tmp, dst, durable=False)  # staged: checked by size before it is trusted

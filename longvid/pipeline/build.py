@@ -60,6 +60,9 @@ class BuildConfig:
     keep_media: bool = False  # keep fetched media after their samples are in shards
     select: str | None = None  # SQL predicate over clips columns and scores: what goes into the shards
     proxy: int | None = None  # also write proxy shards of this short side (longvid.pipeline.proxies)
+    media_budget: int | None = None  # bytes the media cache may hold (evicting videos already sharded)
+    cookies: Path | None = None  # a cookies.txt for yt-dlp
+    http_proxy: str | None = None  # a proxy URL for every download
     log: Callable[[str], None] = field(default=lambda message: None)
 
     @property
@@ -146,8 +149,16 @@ def build(config: BuildConfig) -> dict[str, Any]:
         if config.proxy:
             summary["proxies"] = proxies
     summary["disk"] = disk_summary(corpus, disk.peak)
+    from longvid.catalog.coverage import coverage
+    from longvid.pipeline.media_budget import make_room
+    from longvid.pipeline.retry import build_options
+
+    if config.media_budget is not None:  # every video is in its shards now: the kept media fit the budget
+        make_room(corpus, config.media_budget)
+
     update_build_json(corpus, "build", {"recipe": recipe.name, "recipe_text": recipe.text,
-                                        "sources": config.sources, "summary": summary})
+                                        "sources": config.sources, "summary": summary, "options": build_options(config)})
+    update_build_json(corpus, "coverage", coverage(corpus))
     config.log(f"[build] disk: peak {summary['disk']['peak_bytes'] / 2**20:.1f} MiB, "
                f"{summary['disk']['peak_over_shards']:.2f}x the shards")
     return summary
@@ -155,9 +166,12 @@ def build(config: BuildConfig) -> dict[str, Any]:
 
 def task_recipe(config: BuildConfig, recipe: Recipe) -> Recipe:
     """The recipe the video tasks get: the command line's settings over the file's."""
-    if config.max_video_bytes is None:
+    given = {"max_bytes": config.max_video_bytes, "media_budget": config.media_budget, "proxy": config.http_proxy,
+             "cookies": str(config.cookies) if config.cookies else None}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
         return recipe
-    return recipe.with_params("fetch", max_bytes=config.max_video_bytes)
+    return recipe.with_params("fetch", **given)
 
 
 def video_chain(config: BuildConfig, corpus: Path, recipe: Recipe) -> VideoChain:

@@ -20,6 +20,7 @@ from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".html": "text/html; charset=utf-8"}
 
 
 class FileHandler(BaseHTTPRequestHandler):
@@ -62,7 +63,7 @@ class FileHandler(BaseHTTPRequestHandler):
                 return
             (start, end), status = wanted, HTTPStatus.PARTIAL_CONTENT
         self.send_response(status)
-        self.send_header("Content-Type", "video/mp4" if path.suffix == ".mp4" else "application/octet-stream")
+        self.send_header("Content-Type", _TYPES.get(path.suffix.lower(), "application/octet-stream"))
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(end - start + 1))
         if status == HTTPStatus.PARTIAL_CONTENT:

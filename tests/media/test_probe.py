@@ -42,7 +42,7 @@ def test_header_only_probe(media):
 
 @pytest.mark.parametrize(("name", "cause"), [
     ("zero.mp4", "empty_file"), ("corrupt.mp4", "not_video"), ("truncated.mp4", "not_video"),
-    ("truncated_tail.mp4", "truncated"), ("missing.mp4", "no_media"),
+    ("truncated_tail.mp4", "truncated_file"), ("missing.mp4", "no_media"),
 ])
 def test_bad_files_are_classified(media, name, cause):
     with pytest.raises(MediaError) as info:

@@ -36,8 +36,8 @@ WEBVID = {
     "1000000001": ("files/av.mp4", None),
     "1000000002": ("files/noaudio.mp4", None),
     "1000000003": ("flaky500/1/files/av.mp4", None),  # 500 once, then the file on the retry
-    "1000000004": ("404/files/av.mp4", ("fetch", "http_error")),
-    "1000000005": ("500/files/av.mp4", ("fetch", "http_error")),
+    "1000000004": ("404/files/av.mp4", ("fetch", "not_found")),
+    "1000000005": ("500/files/av.mp4", ("fetch", "server_error")),
     "1000000006": ("stall/files/av.mp4", ("fetch", "timeout")),
     "1000000007": ("truncate/files/av.mp4", ("fetch", "truncated")),
     "1000000008": ("empty/files/av.mp4", ("fetch", "empty_file")),

@@ -103,7 +103,7 @@ def test_hostile_rows_are_refused_and_nothing_is_written_outside_the_corpus(worl
         assert {vid: cause for vid, (_, cause, _) in errors.items()} == {
             "climb": "refused_location", "../../../../tmp/evil-id": "refused_location",
             "rel-path": "refused_location",  # relative to the working folder: outside the allowed ones
-            "metadata": "http_error"}  # allowed now, and nothing answers there
+            "metadata": "connection_failed"}  # allowed now, and nothing answers there
         assert not any(p.name == "evil-id.mp4" for p in Path("/tmp").glob("evil*"))
         assert secret.read_bytes() == (world / "outside" / "secret.mp4").read_bytes()
 

@@ -3,6 +3,7 @@ sample's .json (checked against schemas/sample.schema.json)."""
 
 from __future__ import annotations
 
+from longvid.pipeline import sections
 from longvid.pipeline.captions import captions_for
 from longvid.pipeline.stage import Stage, VideoWork
 from longvid.run.resources import Resources
@@ -33,6 +34,7 @@ def align(work: VideoWork) -> None:
         validator.validate(doc)
         work.samples.append({"key": c["key"], "json": doc, "bytes": c["bytes"], "source": v["source"],
                              "video_uid": v["video_uid"], "scores": {}})
+    sections.to_source(work)  # a span-only download's samples back on the source's timeline
 
 
 STAGE = Stage("align", align, "video", needs=("cuts",), gives=("samples",), resources=Resources(cpus=0.75),
