@@ -120,6 +120,8 @@ def build(config: BuildConfig) -> dict[str, Any]:
     """Run the whole build; returns the summary also written to CORPUS/build.json."""
     corpus = Path(config.corpus)
     recipe = task_recipe(config, load_recipe(config.recipe))
+    if config.select:  # a predicate that cannot run fails here, before any work
+        Selector(config.select, score_names(recipe.steps("video")), corpus).close()
     existed = corpus.exists()
     progress = Progress(total_videos=0)
     with corpus_lock(corpus), DiskMonitor(corpus) as disk, ThreadPoolExecutor(1) as helper:
