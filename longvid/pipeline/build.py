@@ -212,11 +212,11 @@ def prepare(config: BuildConfig, corpus: Path, recipe: Recipe, until: threading.
     staging.clean_attempts(staging_root(corpus))
     warmed: set[str] = set()
     if until is not None:
-        chain = video_chain(config, corpus, recipe)
+        run_video = video_chain(config, corpus, recipe).in_process()
         for item in video_tasks(corpus, config.sources):
             if until.is_set():
                 break
-            if not chain.run_all(item)[1]:
+            if not run_video(item)[1]:
                 warmed.add(item[0]["video_uid"])
     return warmed
 

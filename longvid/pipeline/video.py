@@ -46,23 +46,27 @@ class VideoChain:
             else:
                 groups.append([step])
         last = len(groups) - 1
-        return [(Link(self, tuple(s.name for s in group), i == 0, i == last), group[0].resources)
-                for i, group in enumerate(groups)]
+        return [(Link(self, tuple(group), i == 0, i == last), group[0].resources) for i, group in enumerate(groups)]
 
-    def run_all(self, item: VideoItem) -> Done:
-        """The whole chain in this process (the driver's warm start, the local runner's tests)."""
-        state: State = item
-        for link, _ in self.links():
-            state = link(state)
-        return state  # type: ignore[return-value]
+    def in_process(self) -> Callable[[VideoItem], Done]:
+        """The whole chain as one function run in this process (the driver's warm start)."""
+        links = [link for link, _ in self.links()]
+
+        def run(item: VideoItem) -> Done:
+            state: State = item
+            for link in links:
+                state = link(state)
+            return state  # type: ignore[return-value]
+
+        return run
 
 
 @dataclass(frozen=True)
 class Link:
-    """One task of a video's chain: the stages `names`, begun (first) and committed (last)."""
+    """One task of a video's chain: the stages `steps`, begun (first) and committed (last)."""
 
     chain: VideoChain
-    names: tuple[str, ...]
+    steps: tuple[Stage, ...]
     first: bool
     last: bool
 
@@ -70,8 +74,7 @@ class Link:
         if self.first:
             state = begin(self.chain, state)  # type: ignore[arg-type]
         if isinstance(state, VideoWork):
-            steps = {s.name: s for s in self.chain.recipe.steps("video")}
-            run_stages(state, [steps[n] for n in self.names])
+            run_stages(state, list(self.steps))
             if self.last:
                 state = end(self.chain, state)
         return state
