@@ -175,3 +175,47 @@ def test_a_shard_stage_in_the_recipe_runs_after_write(sample, tmp_path):
     assert clips and {k for k, *_ in features} == clips
     assert all(tokens == 16 * frames for _, tokens, frames in features)
     assert summary["stages"]["precompress"]["out"] == len(clips)
+
+
+SOURCE_FILE = '''
+"""A toy dataset: one line per video, `id<TAB>seconds<TAB>caption`."""
+from longvid.records import Span, Video
+
+NAME = "toyset"
+
+
+def files(manifest_dir):
+    return [manifest_dir / "videos.tsv"]
+
+
+def read(manifest_dir):
+    for line in (manifest_dir / "videos.tsv").read_text().splitlines():
+        vid, seconds, text = line.split("\\t")
+        yield Video(source=NAME, native_id=vid, media_path=f"{vid}.mp4", duration=float(seconds))
+        yield Span(source=NAME, native_id=vid, start=0.0, end=float(seconds), text=text, kind="caption", origin="videos.tsv")
+'''
+
+
+def test_a_source_in_one_file_and_one_registry_line_is_built(sample, tmp_path, monkeypatch):
+    """A sixth source: its module, and its line in registry.SOURCES; the build takes it whole."""
+    from longvid import registry
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "toyset.py").write_text(textwrap.dedent(SOURCE_FILE), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(plugins))
+    monkeypatch.setitem(registry.SOURCES, "toyset", "toyset")  # the one line
+    videos = sorted((sample.media / "webvid").rglob("*.mp4"))[:2]
+    (tmp_path / "manifests" / "toyset").mkdir(parents=True)
+    (tmp_path / "media" / "toyset").mkdir(parents=True)
+    lines = []
+    for i, video in enumerate(videos):
+        (tmp_path / "media" / "toyset" / f"v{i}.mp4").symlink_to(video)
+        lines.append(f"v{i}\t5\ta toy caption {i}")
+    (tmp_path / "manifests" / "toyset" / "videos.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    summary = build(BuildConfig(sources=["toyset"], manifests=tmp_path / "manifests", corpus=corpus,
+                                media_root=tmp_path / "media", recipe=write_recipe(tmp_path / "recipe.yaml"),
+                                runner="local", workers=WORKERS))
+    assert videos and summary["samples"] == len(videos)
+    assert sorted(r[0] for r in query(corpus, "SELECT video_uid FROM clips")[1]) == [f"toyset/v{i}" for i in range(len(videos))]

@@ -4,6 +4,7 @@ sample's .json (checked against schemas/sample.schema.json)."""
 from __future__ import annotations
 
 from longvid.pipeline import sections
+from longvid import registry
 from longvid.pipeline.captions import captions_for
 from longvid.pipeline.stage import Stage, VideoWork
 from longvid.run.resources import Resources
@@ -32,6 +33,8 @@ def align(work: VideoWork) -> None:
             "recipe": work.recipe_name, "cut": c["cut"],
         }
         validator.validate(doc)
+        if doc["source"] not in registry.SOURCES:
+            raise ValueError(f"sample {c['key']}: source {doc['source']!r} is not registered in longvid.registry.SOURCES")
         work.samples.append({"key": c["key"], "json": doc, "bytes": c["bytes"], "source": v["source"],
                              "video_uid": v["video_uid"], "scores": {}})
     sections.to_source(work)  # a span-only download's samples back on the source's timeline
